@@ -1,0 +1,78 @@
+# vsocksim build. Outputs go to build/<compiler>-<mode>/.
+#   make run            the default simulation
+#   make test           every test, normal and ASan+UBSan builds
+#   make CC=clang test  the same with clang
+CC ?= cc
+MODE ?= release
+
+CCNAME := $(notdir $(firstword $(CC)))
+B := build/$(CCNAME)-$(MODE)
+
+MODULES := ring transport driver device sim traces conformance
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wpointer-arith -Wformat=2 -Wvla
+BASE_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -g $(WARN) -I.
+OPT_release := -O2
+OPT_debug := -O0
+OPT_asan := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+ifeq ($(origin OPT_$(MODE)),undefined)
+$(error MODE must be release, debug or asan, not '$(MODE)')
+endif
+ALL_CFLAGS := $(BASE_CFLAGS) $(OPT_$(MODE)) $(CFLAGS)
+ALL_LDFLAGS := $(filter -fsanitize=%,$(OPT_$(MODE))) $(LDFLAGS)
+
+ATF_CFLAGS = $(shell pkg-config --cflags atf-c 2>/dev/null)
+ATF_LIBS = $(shell pkg-config --libs atf-c 2>/dev/null)
+
+ALL_SRCS := $(wildcard $(addsuffix /*.c,$(MODULES)))
+TEST_SRCS := $(filter %_test.c,$(ALL_SRCS))
+TESTLIB_SRCS := $(filter %_testlib.c,$(ALL_SRCS))
+MAIN_SRCS := $(filter %_main.c,$(ALL_SRCS))
+LIB_SRCS := $(filter-out $(TEST_SRCS) $(TESTLIB_SRCS) $(MAIN_SRCS),$(ALL_SRCS))
+
+LIB := $(B)/libvsocksim.a
+TESTLIB := $(B)/libvsocksim_test.a
+TESTS := $(patsubst %.c,$(B)/%,$(TEST_SRCS))
+VSOCKSIM := $(B)/vsocksim
+
+.PHONY: all run test test-one deps clean
+all: $(VSOCKSIM) $(TESTS)
+
+deps:
+	@ci/install-deps.sh build
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(if $(filter %_test.c %_testlib.c,$<),$(ATF_CFLAGS)) -MMD -MP -c $< -o $@
+
+$(LIB): $(patsubst %.c,$(B)/%.o,$(LIB_SRCS))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(TESTLIB): $(patsubst %.c,$(B)/%.o,$(TESTLIB_SRCS))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^ $(if $^,,; ar rcs $@)
+
+$(B)/%_test: $(B)/%_test.o $(TESTLIB) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ATF_LIBS) -lm
+
+$(VSOCKSIM): $(patsubst %.c,$(B)/%.o,$(MAIN_SRCS)) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lm
+
+run: deps
+	@$(MAKE) --no-print-directory MODE=release $(VSOCKSIM)
+	$(VSOCKSIM) run
+
+# Each mode's suite runs under Kyua; a failing or broken case fails make.
+test-one: $(TESTS) $(VSOCKSIM)
+	@ci/kyua-run.sh $(B) $(MODE)
+
+test: deps
+	@$(MAKE) --no-print-directory MODE=release test-one
+	@$(MAKE) --no-print-directory MODE=asan test-one
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)
