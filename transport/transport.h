@@ -1,0 +1,248 @@
+/*
+ * transport/: the virtio-vsock wire format and the socket layer both sides
+ * share, as Linux shares virtio_transport_common.c between its guest driver
+ * and vhost. An endpoint (struct vep) is one side's sockets: connection table,
+ * listeners, ports, credit, shutdown/reset rules and timers. It is a pure state
+ * machine: packets come in through vep_rx(), packets to send are taken from
+ * its tx queue, and time only moves when the caller says so. driver/ wraps one
+ * for the guest (gsock_*), device/ one for the host (hsock_*).
+ *
+ * Errors are negative errno values, as the sockets API gives them.
+ */
+#ifndef VSOCKSIM_TRANSPORT_H
+#define VSOCKSIM_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- wire format (virtio 1.2, 5.10.6) -------------------------------------- */
+
+#define VSOCK_HDR_LEN 44u
+#define VSOCK_CID_HYPERVISOR 0u
+#define VSOCK_CID_LOCAL 1u
+#define VSOCK_CID_HOST 2u
+#define VSOCK_CID_ANY 0xffffffffu
+#define VSOCK_PORT_ANY 0xffffffffu
+#define VSOCK_LAST_RESERVED_PORT 1023u
+
+enum vsock_op {
+    VSOCK_OP_INVALID = 0,
+    VSOCK_OP_REQUEST = 1,
+    VSOCK_OP_RESPONSE = 2,
+    VSOCK_OP_RST = 3,
+    VSOCK_OP_SHUTDOWN = 4,
+    VSOCK_OP_RW = 5,
+    VSOCK_OP_CREDIT_UPDATE = 6,
+    VSOCK_OP_CREDIT_REQUEST = 7,
+};
+
+enum vsock_type {
+    VSOCK_TYPE_STREAM = 1,
+    VSOCK_TYPE_SEQPACKET = 2,
+};
+
+#define VSOCK_SHUTDOWN_RCV 1u  /* the sender will receive no more */
+#define VSOCK_SHUTDOWN_SEND 2u /* the sender will send no more */
+#define VSOCK_SEQ_EOM 1u
+#define VSOCK_SEQ_EOR 2u
+
+/* Feature bits of the socket device. */
+#define VIRTIO_VSOCK_F_STREAM 0
+#define VIRTIO_VSOCK_F_SEQPACKET 1
+#define VIRTIO_VSOCK_F_NO_IMPLIED_STREAM 2
+
+#define VSOCK_EVENT_TRANSPORT_RESET 0u
+
+struct vsock_hdr {
+    uint64_t src_cid;
+    uint64_t dst_cid;
+    uint32_t src_port;
+    uint32_t dst_port;
+    uint32_t len;
+    uint16_t type;
+    uint16_t op;
+    uint32_t flags;
+    uint32_t buf_alloc;
+    uint32_t fwd_cnt;
+};
+
+void vsock_hdr_encode(const struct vsock_hdr *h, uint8_t out[VSOCK_HDR_LEN]);
+void vsock_hdr_decode(const uint8_t in[VSOCK_HDR_LEN], struct vsock_hdr *h);
+const char *vsock_op_name(uint16_t op);     /* "REQUEST", ..., "OP?" */
+const char *vsock_type_name(uint16_t type); /* "STREAM", "SEQPACKET", "TYPE?" */
+
+/* ---- endpoint ---------------------------------------------------------------- */
+
+/* Drop reasons for packets an endpoint refuses; each has a counter. */
+enum vep_drop {
+    VEP_DROP_SHORT,          /* shorter than a header */
+    VEP_DROP_LEN_MISMATCH,   /* hdr.len disagrees with the bytes that came */
+    VEP_DROP_TOO_BIG,        /* hdr.len beyond the largest packet accepted */
+    VEP_DROP_DST_CID,        /* not addressed to us */
+    VEP_DROP_SRC_CID,        /* not from the peer we serve */
+    VEP_DROP_BAD_OP,         /* op not valid for the socket's state (dropped, as Linux) */
+    VEP_DROP_BAD_TYPE,       /* unknown type, or not the socket's (answered with RST) */
+    VEP_DROP_NO_SOCKET,      /* nobody bound there, or socket done (answered with RST) */
+    VEP_DROP_RST_NO_SOCKET,  /* RST for nothing: never answered */
+    VEP_DROP_OVER_CREDIT,    /* RW beyond the credit we gave */
+    VEP_DROP_BAD_CREDIT,     /* fwd_cnt moved backwards or past what we sent: credit fields ignored */
+    VEP_DROP_BACKLOG,        /* REQUEST to a full listener (answered with RST) */
+    VEP_DROP_REPLY_LIMIT,    /* a reply we could not queue */
+    VEP_DROP_COUNT
+};
+const char *vep_drop_name(enum vep_drop d);
+
+struct vep_counters {
+    uint64_t drops[VEP_DROP_COUNT];
+    uint64_t rx_pkts[8];  /* by op, index 0 for unknown */
+    uint64_t tx_pkts[8];
+    uint64_t rx_bytes;    /* payload accepted */
+    uint64_t tx_bytes;    /* payload queued */
+    uint64_t connects;    /* connections established */
+    uint64_t resets;      /* connections ended by RST (either way) */
+};
+
+struct vep_cfg {
+    uint64_t local_cid;   /* our CID; may change (transport reset) */
+    uint64_t peer_cid;    /* the only CID we talk to (guest: 2, device: the guest's) */
+    bool check_src_cid;   /* drop packets not from peer_cid (vhost does) */
+    bool check_dst_cid;   /* drop packets not to local_cid */
+    bool seqpacket;       /* SEQPACKET negotiated */
+    uint32_t buf_alloc;   /* receive buffer per socket; 0 = 256 KiB */
+    uint32_t max_payload; /* largest payload per packet we build; 0 = 64 KiB */
+    uint32_t max_rx_payload; /* largest payload we accept; 0 = 64 KiB */
+    uint32_t max_sockets;     /* 0 = 4096 */
+    uint32_t max_replies;     /* queued replies before VEP_DROP_REPLY_LIMIT; 0 = 1024 */
+    uint64_t connect_timeout_ns; /* 0 = 2 s, as Linux */
+    uint64_t close_timeout_ns;   /* 0 = 8 s, as Linux */
+    uint32_t ephemeral_seed;     /* first ephemeral port is derived from it */
+    uint32_t max_sndbuf;         /* payload queued per socket before -EAGAIN; 0 = 1 MiB */
+};
+
+struct vep;
+
+struct vep *vep_new(const struct vep_cfg *cfg);
+void vep_free(struct vep *ep);
+void vep_set_local_cid(struct vep *ep, uint64_t cid);
+uint64_t vep_local_cid(const struct vep *ep);
+const struct vep_counters *vep_counters(const struct vep *ep);
+
+/* --- the socket API: fds are small integers, lowest free first --- */
+
+#define VEP_SHUT_RD 0
+#define VEP_SHUT_WR 1
+#define VEP_SHUT_RDWR 2
+
+#define VEP_MSG_PEEK 0x2u
+#define VEP_MSG_TRUNC 0x20u /* in: return the real length; out: was truncated */
+#define VEP_MSG_EOR 0x80u
+#define VEP_MSG_DONTWAIT 0x40u
+
+#define VEP_POLLIN 0x1u
+#define VEP_POLLOUT 0x4u
+#define VEP_POLLERR 0x8u
+#define VEP_POLLHUP 0x10u
+#define VEP_POLLRDHUP 0x2000u
+
+enum vep_sock_state {
+    VEP_SS_FREE,
+    VEP_SS_UNCONNECTED,
+    VEP_SS_LISTEN,
+    VEP_SS_CONNECTING,
+    VEP_SS_CONNECTED,
+    VEP_SS_CLOSING,      /* peer reset or shut both ways and nothing left to read (TCP_CLOSING) */
+};
+
+int vep_socket(struct vep *ep, int type);
+int vep_bind(struct vep *ep, int fd, uint32_t port);
+int vep_listen(struct vep *ep, int fd, int backlog);
+/* A new fd, or -EAGAIN when no connection is ready. peer_cid and peer_port may be NULL. */
+int vep_accept(struct vep *ep, int fd, uint64_t *peer_cid, uint32_t *peer_port);
+/* Starts a connection: -EINPROGRESS; the outcome shows in poll and SO_ERROR
+ * (vep_sock_error). now is the caller's clock, for the connect timeout. */
+int vep_connect(struct vep *ep, int fd, uint64_t cid, uint32_t port, uint64_t now);
+/* Bytes queued (possibly fewer than len), -EAGAIN without credit/space,
+ * -EPIPE after SHUT_WR or peer SHUT_RD, -ENOTCONN, -ECONNRESET, -EMSGSIZE. */
+int64_t vep_send(struct vep *ep, int fd, const void *buf, size_t len, unsigned flags);
+/* Bytes read, 0 at end of stream, -EAGAIN when empty. *out_flags gets
+ * VEP_MSG_EOR / VEP_MSG_TRUNC for seqpacket. With VEP_MSG_TRUNC in flags a
+ * seqpacket read returns the message's full length. */
+int64_t vep_recv(struct vep *ep, int fd, void *buf, size_t len, unsigned flags,
+                 unsigned *out_flags);
+int vep_shutdown(struct vep *ep, int fd, int how);
+int vep_close(struct vep *ep, int fd, uint64_t now);
+unsigned vep_poll(const struct vep *ep, int fd);
+/* Takes the socket's pending error (SO_ERROR): 0 or a negative errno. */
+int vep_sock_error(struct vep *ep, int fd);
+enum vep_sock_state vep_sock_state(const struct vep *ep, int fd);
+int vep_set_buf_size(struct vep *ep, int fd, uint32_t bytes); /* SO_VM_SOCKETS_BUFFER_SIZE */
+int vep_set_rcvlowat(struct vep *ep, int fd, uint32_t bytes);  /* SO_RCVLOWAT */
+/* Local and peer addresses of a socket. */
+int vep_sock_name(const struct vep *ep, int fd, uint32_t *local_port, uint64_t *peer_cid,
+                  uint32_t *peer_port);
+/* Bytes waiting to be read. */
+uint32_t vep_rx_queued(const struct vep *ep, int fd);
+
+/* --- the transport side --- */
+
+/* A packet arriving from the peer. len is the number of payload bytes that
+ * actually came (which may disagree with hdr->len: a drop). */
+void vep_rx(struct vep *ep, const struct vsock_hdr *hdr, const uint8_t *payload, uint32_t len,
+            uint64_t now);
+/* A packet too short to hold a header (counted as VEP_DROP_SHORT). */
+void vep_rx_runt(struct vep *ep);
+
+/* The next packet to send: header and the payload bytes not yet sent. The
+ * header's len is the remaining payload. false when the queue is empty. */
+struct vep_tx {
+    struct vsock_hdr hdr;
+    const uint8_t *payload;
+    bool is_reply; /* generated in answer to a received packet */
+};
+bool vep_tx_peek(const struct vep *ep, struct vep_tx *out);
+/* n payload bytes of the head packet were sent (n may be less than its len:
+ * the rest stays queued, for seqpacket without EOM/EOR until the last part). */
+void vep_tx_advance(struct vep *ep, uint32_t n);
+uint32_t vep_tx_queued_pkts(const struct vep *ep);
+uint32_t vep_tx_queued_replies(const struct vep *ep);
+
+/* Timers: connect and close timeouts. */
+void vep_tick(struct vep *ep, uint64_t now);
+/* The earliest time vep_tick has work, or UINT64_MAX. */
+uint64_t vep_next_deadline(const struct vep *ep);
+
+/* Every connection is reset locally (no packet is sent), listeners stay:
+ * what the Linux guest does on a TRANSPORT_RESET event (the socket becomes
+ * unconnected with SO_ERROR ECONNRESET; sockets still connecting are left to
+ * their timeout, as Linux only walks the connected table). */
+void vep_reset_all(struct vep *ep);
+/* What vhost does to host sockets whose guest went away: each connection is
+ * marked done and fully shut by the peer, with SO_ERROR ECONNRESET; data
+ * already received stays readable. */
+void vep_orphan_all(struct vep *ep);
+/* Sends a CREDIT_REQUEST on a connected socket (Linux never does on its own). */
+int vep_credit_request(struct vep *ep, int fd);
+
+/* Every live connection's key, in fd order: for oracles comparing both sides. */
+struct vep_conn_info {
+    int fd;
+    bool released;         /* closed by the user, lingering until RST or timeout */
+    enum vep_sock_state state;
+    int type;
+    uint32_t local_port;
+    uint64_t peer_cid;
+    uint32_t peer_port;
+    uint32_t buf_alloc;    /* ours */
+    uint32_t fwd_cnt;      /* ours */
+    uint32_t peer_buf_alloc;
+    uint32_t peer_fwd_cnt;
+    uint32_t tx_cnt;
+    uint32_t rx_queued;
+    unsigned peer_shutdown;
+    unsigned local_shutdown;
+};
+/* Fills up to max entries; returns how many sockets there are. */
+uint32_t vep_conns(const struct vep *ep, struct vep_conn_info *out, uint32_t max);
+
+#endif
