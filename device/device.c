@@ -1,0 +1,245 @@
+/* The device's lifecycle, configuration and the bits it reports to its
+ * caller; the packet paths live in device_tx.c and device_rx.c. */
+#include "device/device_priv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_RX_PAYLOAD (64u * 1024u)
+
+static uint64_t bit(unsigned n)
+{
+    return 1ull << n;
+}
+
+static uint64_t default_offer(void)
+{
+    return bit(VIRTIO_F_VERSION_1) | bit(VIRTIO_VSOCK_F_STREAM) | bit(VIRTIO_VSOCK_F_SEQPACKET) |
+           bit(VIRTIO_F_EVENT_IDX) | bit(VIRTIO_F_INDIRECT_DESC);
+}
+
+/* What VHOST_VSOCK_SET_GUEST_CID accepts: not reserved, not the host, and
+ * 32-bit (64-bit CIDs are not supported by Linux either). */
+static bool guest_cid_valid(uint64_t cid)
+{
+    return cid > VSOCK_CID_HOST && cid < VSOCK_CID_ANY;
+}
+
+static struct vep *make_endpoint(const struct vdev_cfg *cfg, uint64_t offered)
+{
+    struct vep_cfg sc = cfg->sockets;
+    sc.local_cid = VSOCK_CID_HOST;
+    sc.peer_cid = cfg->guest_cid;
+    /* vhost_vsock_handle_tx_kick only accepts packets from its guest's CID
+     * to the host's. */
+    sc.check_src_cid = true;
+    sc.check_dst_cid = true;
+    sc.seqpacket = (offered & bit(VIRTIO_VSOCK_F_SEQPACKET)) != 0;
+    return vep_new(&sc);
+}
+
+struct vdev *vdev_new(const struct vdev_cfg *cfg, int *err)
+{
+    int dummy;
+    if (err == NULL)
+        err = &dummy;
+    if (cfg == NULL || cfg->mem == NULL || !guest_cid_valid(cfg->guest_cid)) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    struct vdev *dev = calloc(1, sizeof(*dev));
+    if (dev == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    dev->mem = cfg->mem;
+    dev->guest_cid = cfg->guest_cid;
+    dev->offered = cfg->features != 0 ? cfg->features : default_offer();
+    dev->max_replies_cfg = cfg->max_queued_replies;
+    dev->event_queue = cfg->event_queue;
+    dev->pkt_buf_len = cfg->sockets.max_rx_payload != 0 ? cfg->sockets.max_rx_payload
+                                                        : DEFAULT_RX_PAYLOAD;
+    dev->pkt_buf = malloc(dev->pkt_buf_len);
+    dev->ep = make_endpoint(cfg, dev->offered);
+    if (dev->pkt_buf == NULL || dev->ep == NULL) {
+        vdev_free(dev);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    *err = 0;
+    return dev;
+}
+
+void vdev_free(struct vdev *dev)
+{
+    if (dev == NULL)
+        return;
+    if (dev->ep != NULL)
+        vep_free(dev->ep);
+    free(dev->pkt_buf);
+    free(dev);
+}
+
+uint64_t vdev_offered_features(const struct vdev *dev)
+{
+    return dev->offered;
+}
+
+int vdev_set_features(struct vdev *dev, uint64_t features)
+{
+    if (features & ~dev->offered)
+        return -EINVAL;
+    if (dev->started)
+        return -EBUSY;
+    dev->features = features;
+    return 0;
+}
+
+static bool queue_exists(const struct vdev *dev, enum vsock_vq q)
+{
+    if (q == VSOCK_VQ_RX || q == VSOCK_VQ_TX)
+        return true;
+    return q == VSOCK_VQ_EVENT && dev->event_queue;
+}
+
+int vdev_set_queue(struct vdev *dev, enum vsock_vq q, const struct vring_layout *layout)
+{
+    if (layout == NULL || !queue_exists(dev, q))
+        return -EINVAL;
+    if (dev->started)
+        return -EBUSY;
+    dev->q[q].layout = *layout;
+    dev->q[q].layout_set = true;
+    return 0;
+}
+
+static void stop_queues(struct vdev *dev)
+{
+    for (unsigned i = 0; i < VSOCK_VQ_COUNT; i++)
+        memset(&dev->q[i].vq, 0, sizeof(dev->q[i].vq));
+    dev->started = false;
+    dev->tx_paused = false;
+    dev->split.active = false;
+}
+
+static int start_queue(struct vdev *dev, enum vsock_vq q)
+{
+    struct vq_device_cfg qc = {
+        .layout = dev->q[q].layout,
+        .event_idx = (dev->features & bit(VIRTIO_F_EVENT_IDX)) != 0,
+        .indirect = (dev->features & bit(VIRTIO_F_INDIRECT_DESC)) != 0,
+    };
+    return vqdev_init(&dev->q[q].vq, dev->mem, &qc);
+}
+
+int vdev_start(struct vdev *dev)
+{
+    if (dev->started)
+        return 0;
+    for (unsigned i = 0; i < VSOCK_VQ_COUNT; i++) {
+        if (!dev->q[i].layout_set || !queue_exists(dev, (enum vsock_vq)i))
+            continue;
+        int err = start_queue(dev, (enum vsock_vq)i);
+        if (err != RING_OK) {
+            stop_queues(dev);
+            return err;
+        }
+    }
+    /* vhost bounds replies by the tx ring's size: a guest that stops reading
+     * rx can then make the host queue at most one ring's worth. */
+    dev->max_replies = dev->max_replies_cfg;
+    if (dev->max_replies == 0)
+        dev->max_replies = dev->q[VSOCK_VQ_TX].layout_set ? dev->q[VSOCK_VQ_TX].layout.num : 1;
+    dev->started = true;
+    /* As vhost_vsock_start kicks its send worker: host sockets may have
+     * queued packets (a connect) before the guest was ready. */
+    vdev_rx_process(dev);
+    return 0;
+}
+
+void vdev_reset(struct vdev *dev)
+{
+    vep_reset_all(dev->ep);
+    stop_queues(dev);
+    /* A reset device's pending notifications name rings that no longer exist. */
+    dev->irq_pending = 0;
+    dev->err_pending = 0;
+}
+
+uint64_t vdev_guest_cid(const struct vdev *dev)
+{
+    return dev->guest_cid;
+}
+
+void vdev_ring_error(struct vdev *dev, enum vsock_vq q, int err)
+{
+    dev->err_pending |= 1u << q;
+    dev->c.last_ring_error = err;
+}
+
+void vdev_signal(struct vdev *dev, enum vsock_vq q)
+{
+    if (vqdev_should_interrupt(&dev->q[q].vq))
+        dev->irq_pending |= 1u << q;
+}
+
+void vdev_handle_tx_kick(struct vdev *dev, uint64_t now)
+{
+    if (!vdev_q_running(dev, VSOCK_VQ_TX))
+        return; /* a kick before the queue runs is lost, as in vhost */
+    vdev_tx_process(dev, now);
+    vdev_pump(dev, now);
+}
+
+void vdev_handle_rx_kick(struct vdev *dev, uint64_t now)
+{
+    vdev_pump(dev, now);
+}
+
+void vdev_deliver(struct vdev *dev, uint64_t now)
+{
+    vdev_pump(dev, now);
+}
+
+void vdev_tick(struct vdev *dev, uint64_t now)
+{
+    vep_tick(dev->ep, now);
+    vdev_pump(dev, now);
+}
+
+uint64_t vdev_next_deadline(const struct vdev *dev)
+{
+    return vep_next_deadline(dev->ep);
+}
+
+unsigned vdev_take_interrupts(struct vdev *dev)
+{
+    unsigned v = dev->irq_pending;
+    dev->irq_pending = 0;
+    return v;
+}
+
+unsigned vdev_take_errors(struct vdev *dev)
+{
+    unsigned v = dev->err_pending;
+    dev->err_pending = 0;
+    return v;
+}
+
+struct vep *vdev_sockets(struct vdev *dev)
+{
+    return dev->ep;
+}
+
+const struct vdev_counters *vdev_counters(const struct vdev *dev)
+{
+    return &dev->c;
+}
+
+const struct vq_device *vdev_queue(const struct vdev *dev, enum vsock_vq q)
+{
+    if ((unsigned)q >= VSOCK_VQ_COUNT)
+        return NULL;
+    return &dev->q[q].vq;
+}

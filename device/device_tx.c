@@ -1,0 +1,119 @@
+/* The tx queue: packets from the guest, in the shape of
+ * vhost_vsock_handle_tx_kick. Every chain is hostile input: whatever its
+ * shape, it ends in a counter and (unless the ring itself is broken) in a
+ * used entry of length 0, which is what the kernel writes for tx. */
+#include "device/device_priv.h"
+
+enum tx_outcome { TX_DONE, TX_RING_ERROR };
+
+/* Linux's vhost_vsock_alloc_pkt copies exactly hdr.len bytes and ignores
+ * any readable bytes beyond them, so a chain longer than its header says is
+ * accepted; a shorter one reaches the endpoint short and is dropped there as
+ * a length mismatch. A length beyond the bound is never read at all: the
+ * endpoint refuses it by hdr.len alone. */
+static uint32_t payload_to_read(const struct vdev *dev, const struct vsock_hdr *h,
+                                uint32_t readable)
+{
+    if (h->len > dev->pkt_buf_len)
+        return 0;
+    return h->len < readable ? h->len : readable;
+}
+
+static enum tx_outcome tx_read_failed(struct vdev *dev, int64_t r)
+{
+    /* Only a chain rewritten after it was validated gets here. */
+    dev->c.tx_bad_chain++;
+    vdev_ring_error(dev, VSOCK_VQ_TX, r < 0 ? (int)r : RING_E_DESC_RANGE);
+    return TX_RING_ERROR;
+}
+
+static enum tx_outcome tx_one(struct vdev *dev, const struct vq_chain *ch, uint64_t now)
+{
+    if (ch->in_count != 0) {
+        /* vhost refuses tx chains with writable parts ("Expected 0 input
+         * buffers"): nothing in them is trusted to be a packet. */
+        dev->c.tx_bad_pkt++;
+        return TX_DONE;
+    }
+    if (ch->out_bytes < VSOCK_HDR_LEN) {
+        dev->c.tx_bad_pkt++;
+        vep_rx_runt(dev->ep);
+        return TX_DONE;
+    }
+    uint8_t raw[VSOCK_HDR_LEN];
+    int64_t r = vq_chain_read(ch, 0, raw, sizeof(raw));
+    if (r != (int64_t)sizeof(raw))
+        return tx_read_failed(dev, r);
+    struct vsock_hdr h;
+    vsock_hdr_decode(raw, &h);
+
+    uint32_t n = payload_to_read(dev, &h, ch->out_bytes - VSOCK_HDR_LEN);
+    if (n > 0) {
+        r = vq_chain_read(ch, VSOCK_HDR_LEN, dev->pkt_buf, n);
+        if (r != (int64_t)n)
+            return tx_read_failed(dev, r);
+    }
+    dev->c.tx_pkts++;
+    vep_rx(dev->ep, &h, n > 0 ? dev->pkt_buf : NULL, n, now);
+    return TX_DONE;
+}
+
+static bool replies_full(const struct vdev *dev)
+{
+    return vep_tx_queued_replies(dev->ep) >= dev->max_replies;
+}
+
+/* Pops the next chain. 1: *ch is ready; 0: stop (the ring is empty and
+ * kicks are enabled again, or the ring is broken). */
+static int tx_next_chain(struct vdev *dev, struct vq_chain *ch)
+{
+    struct vq_device *vq = &dev->q[VSOCK_VQ_TX].vq;
+    for (;;) {
+        int r = vqdev_pop(vq, ch);
+        if (r > 0)
+            return 1;
+        if (r < 0) {
+            dev->c.tx_bad_chain++;
+            vdev_ring_error(dev, VSOCK_VQ_TX, r);
+            /* vhost leaves kicks disabled here and its ring stays stuck;
+             * the bad head is consumed instead, so asking for kicks again
+             * lets the guest's later chains through. */
+            vqdev_enable_notify(vq);
+            return 0;
+        }
+        if (vqdev_enable_notify(vq))
+            return 0;
+        vqdev_disable_notify(vq); /* chains slipped in while re-enabling */
+    }
+}
+
+void vdev_tx_process(struct vdev *dev, uint64_t now)
+{
+    struct vq_device *vq = &dev->q[VSOCK_VQ_TX].vq;
+    if (vq->num == 0)
+        return;
+    bool added = false;
+    dev->tx_paused = false;
+    vqdev_disable_notify(vq);
+    for (;;) {
+        if (replies_full(dev)) {
+            /* As vhost: kicks stay disabled until delivery drains the
+             * replies and resumes tx itself (vdev_pump). */
+            dev->tx_paused = true;
+            dev->c.tx_paused_replies++;
+            break;
+        }
+        struct vq_chain ch;
+        if (tx_next_chain(dev, &ch) == 0)
+            break;
+        enum tx_outcome o = tx_one(dev, &ch, now);
+        vqdev_push(vq, ch.head, 0);
+        added = true;
+        if (o == TX_RING_ERROR) {
+            vqdev_enable_notify(vq);
+            break;
+        }
+    }
+    if (added)
+        vdev_signal(dev, VSOCK_VQ_TX);
+}
