@@ -42,8 +42,8 @@ void *gmem_translate(const struct gmem *m, uint64_t gpa, uint64_t len)
         if (gpa < r->gpa)
             return NULL; /* sorted: no later region can hold it */
         uint64_t off = gpa - r->gpa;
-        if (off > r->size)
-            continue;
+        if (off > r->size || (off == r->size && len > 0))
+            continue; /* starts at or past this region's end: maybe the next one */
         if (len > r->size - off)
             return NULL; /* runs past this region: straddling is an error */
         return r->hva + off;

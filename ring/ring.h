@@ -180,7 +180,8 @@ int vqd_init(struct vq_driver *vq, struct gmem *m, const struct vq_driver_cfg *c
 void vqd_destroy(struct vq_driver *vq);
 
 /* Exposes n_out readable then n_in writable segments as one chain carrying
- * token (non-NULL). Publishes the new avail idx. Errors: RING_E_INVAL,
+ * token (non-NULL). Publishes the new avail idx. Errors: RING_E_INVAL (also
+ * for more segments than the queue size, or 2^32 bytes or more in all),
  * RING_E_FULL. */
 int vqd_add(struct vq_driver *vq, const struct vq_seg *segs, unsigned n_out, unsigned n_in,
             void *token, enum vq_add_mode mode);
@@ -194,9 +195,10 @@ struct vq_used_entry {
     uint32_t capacity; /* writable bytes the chain offered */
 };
 
-/* 1 and *out filled when a used entry is pending, 0 when none. On a hostile
- * used entry, the entry is consumed and RING_E_USED_ID / RING_E_USED_IDX is
- * returned; the chain it named (if any) stays in flight. */
+/* 1 and *out filled when a used entry is pending, 0 when none. A used entry
+ * naming no chain in flight is consumed and gives RING_E_USED_ID (the chains
+ * in flight are untouched). A used idx that ran ahead of the chains in
+ * flight gives RING_E_USED_IDX and consumes nothing: the ring is broken. */
 int vqd_get_used(struct vq_driver *vq, struct vq_used_entry *out);
 bool vqd_has_used(const struct vq_driver *vq);
 
@@ -292,13 +294,14 @@ int64_t vq_chain_write(const struct vq_chain *chain, uint64_t off, const void *s
  * when nothing popped is outstanding. */
 int vqdev_push(struct vq_device *dev, uint16_t head, uint32_t len);
 /* Whether the driver asked for an interrupt for what was pushed since the last
- * interrupt (NO_INTERRUPT flag, or used_event with EVENT_IDX). */
+ * call (NO_INTERRUPT flag, or used_event with EVENT_IDX), as vhost decides. */
 bool vqdev_should_interrupt(struct vq_device *dev);
 void vqdev_disable_notify(struct vq_device *dev);
 /* Re-enables kicks; false when chains arrived meanwhile (poll again). */
 bool vqdev_enable_notify(struct vq_device *dev);
 
-/* Read-only views for oracles and tests. */
+/* Read-only views for oracles and tests: the index as it is in ring memory
+ * (not a shadow copy). */
 uint16_t vqdev_avail_idx(const struct vq_device *dev);
 uint16_t vqd_used_idx(const struct vq_driver *vq);
 

@@ -83,12 +83,12 @@ static uint8_t *avail_bytes(struct vq_driver *vq)
     return (uint8_t *)(void *)vq->avail;
 }
 
-static uint32_t sum_writable(const struct vq_seg *segs, unsigned n_out, unsigned n_in)
+static uint64_t sum_len(const struct vq_seg *segs, unsigned from, unsigned to)
 {
     uint64_t total = 0;
-    for (unsigned i = n_out; i < n_out + n_in; i++)
+    for (unsigned i = from; i < to; i++)
         total += segs[i].len;
-    return total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+    return total;
 }
 
 static uint16_t seg_flags(unsigned i, unsigned n_out, unsigned n, bool chained)
@@ -151,14 +151,16 @@ int vqd_add(struct vq_driver *vq, const struct vq_seg *segs, unsigned n_out, uns
     unsigned n = n_out + n_in;
     if (vq->num == 0)
         return RING_E_NOT_READY;
-    if (token == NULL || segs == NULL || n == 0 || n < n_out || n > VIRTQ_MAX_SIZE)
+    /* 2.7.5.2 and 2.7.5.3.1: no chain longer than the queue (indirect entries
+     * count too) and no chain of 2^32 bytes or more. */
+    if (token == NULL || segs == NULL || n == 0 || n < n_out || n > vq->num)
+        return RING_E_INVAL;
+    if (sum_len(segs, 0, n) > UINT32_MAX)
         return RING_E_INVAL;
     if (mode == VQ_ADD_INDIRECT && !choose_indirect(vq, n, mode))
         return RING_E_INVAL;
     bool indirect = choose_indirect(vq, n, mode);
     uint32_t ndesc = indirect ? 1 : n;
-    if (ndesc > vq->num)
-        return RING_E_INVAL; /* could never fit */
     if (ndesc > vq->num_free)
         return RING_E_FULL;
 
@@ -169,7 +171,7 @@ int vqd_add(struct vq_driver *vq, const struct vq_seg *segs, unsigned n_out, uns
     else
         write_direct(vq, head, segs, n_out, n);
     vq->inflight[head] = (struct vq_inflight){
-        .token = token, .last = last, .ndesc = ndesc, .in_bytes = sum_writable(segs, n_out, n_in)};
+        .token = token, .last = last, .ndesc = ndesc, .in_bytes = (uint32_t)sum_len(segs, n_out, n)};
     vq->in_flight++;
 
     uint8_t *av = avail_bytes(vq);

@@ -13,6 +13,12 @@ uint64_t vring_layout_contiguous(struct vring_layout *l, uint32_t num, uint64_t 
     if (!vring_size_valid(num) || base % VIRTQ_DESC_ALIGN != 0 || used_align == 0 ||
         (used_align & (used_align - 1)) != 0 || used_align < VIRTQ_USED_ALIGN)
         return 0;
+    /* The worst case needs every part plus a full alignment gap; it must not
+     * run past the top of the address space. */
+    uint64_t worst = vring_desc_bytes(num) + vring_avail_bytes(num) + used_align +
+                     vring_used_bytes(num);
+    if (base > UINT64_MAX - worst)
+        return 0;
     l->num = num;
     l->desc = base;
     l->avail = base + vring_desc_bytes(num);
