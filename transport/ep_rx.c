@@ -41,6 +41,10 @@ static void update_peer_credit(struct vep *ep, struct vep_sock *s, const struct 
 {
     if (s->state == VEP_SS_LISTEN || s->state == VEP_SS_CONNECTING)
         return; /* the connection's first packet sets the baseline */
+    /* An RST ends the connection, and one from reset_no_sock carries
+     * buf_alloc = fwd_cnt = 0: not a credit violation. */
+    if (h->op == VSOCK_OP_RST)
+        return;
     uint32_t outstanding = s->tx_cnt - s->peer_fwd_cnt;
     uint32_t advance = h->fwd_cnt - s->peer_fwd_cnt;
     if (advance > outstanding) {

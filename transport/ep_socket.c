@@ -411,10 +411,9 @@ static void release(struct vep *ep, struct vep_sock *s, uint64_t now)
 {
     if (s->state == VEP_SS_LISTEN)
         release_accept_queue(ep, s, now);
-    /* Data nobody will read is gone now, as af_vsock purges on release. */
-    while (s->rxq.head != NULL)
-        consume_pkt(s);
-    s->msg_count = 0;
+    /* Unread data stays queued (and counted in rx_bytes, and not in fwd_cnt)
+     * until the socket is freed: Linux purges the virtio rx_queue only in
+     * virtio_transport_remove_sock, never on release. */
     if (close_connection(ep, s, now))
         ep_sock_free(ep, s);
 }
@@ -452,7 +451,9 @@ unsigned vep_poll(const struct vep *ep, int fd)
     }
     if (s->state == VEP_SS_CONNECTED && !(s->shut & VSOCK_SHUTDOWN_SEND) && ep_peer_free(s) > 0)
         mask |= VEP_POLLOUT;
-    if ((s->state == VEP_SS_CLOSING || (s->state == VEP_SS_UNCONNECTED && s->ever_connected)) &&
+    /* vsock_poll: TCP_CLOSE (never connected, refused, timed out, reset) and
+     * TCP_CLOSING sockets are writable unless shut for sending. */
+    if ((s->state == VEP_SS_CLOSING || s->state == VEP_SS_UNCONNECTED) &&
         !(s->shut & VSOCK_SHUTDOWN_SEND))
         mask |= VEP_POLLOUT;
     (void)ep;
@@ -484,10 +485,13 @@ int vep_set_buf_size(struct vep *ep, int fd, uint32_t bytes)
         bytes = VEP_BUF_SIZE_MIN;
     if (bytes > VEP_BUF_SIZE_MAX)
         bytes = VEP_BUF_SIZE_MAX;
+    /* af_vsock's vsock_update_buffer_size notifies the transport (which
+     * sends CREDIT_UPDATE) only when the size changes. */
+    bool changed = bytes != s->buf_alloc;
     s->buf_alloc = bytes;
     if (s->rcvlowat > bytes)
         s->rcvlowat = bytes;
-    if (s->state == VEP_SS_CONNECTED)
+    if (changed && s->state == VEP_SS_CONNECTED)
         return ep_send(ep, s, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, false);
     return 0;
 }
