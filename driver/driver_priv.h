@@ -1,0 +1,89 @@
+/* Private to driver/: the driver's state, shared by its lifecycle code
+ * (driver.c), its arena plan (driver_arena.c) and its queue handlers
+ * (driver_queues.c). */
+#ifndef VSOCKSIM_DRIVER_PRIV_H
+#define VSOCKSIM_DRIVER_PRIV_H
+
+#include "driver/driver.h"
+
+#define VDRV_DEFAULT_RX_BUF 4096u
+#define VDRV_DEFAULT_TX_PAYLOAD 4096u
+/* Far above what Linux uses (4 KiB rx buffers, 64 KiB packets), low enough
+ * that no slot size or arena offset can overflow. */
+#define VDRV_MAX_BUF (1u << 20)
+#define VDRV_EVENT_BUF 8u    /* le32 id, padded as the brief asks */
+#define VDRV_EVENT_STRIDE 16u /* every arena slot stays 16-aligned */
+#define VDRV_TX_SEGS 2u      /* header, payload */
+#define VDRV_SLOT_ALIGN 16u
+
+#define VDRV_KNOWN_FEATURES                                                                     \
+    ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_VSOCK_F_STREAM) |                           \
+     (1ull << VIRTIO_VSOCK_F_SEQPACKET) | (1ull << VIRTIO_VSOCK_F_NO_IMPLIED_STREAM) |          \
+     (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_INDIRECT_DESC))
+
+/* One buffer carved from the arena. Its address is the token handed to the
+ * ring, so a used entry leads straight back to it. */
+struct vdrv_buf {
+    uint64_t gpa;
+    uint8_t *hva;
+    uint32_t cap;   /* bytes the slot can hold */
+    uint32_t index; /* in its pool */
+};
+
+/* The slots of one queue. The free ones sit on a stack, so which slot is used
+ * next depends only on the order of completions, never on addresses. */
+struct vdrv_pool {
+    struct vdrv_buf *buf;
+    uint32_t *free;
+    uint32_t nslots;
+    uint32_t nfree;
+};
+
+/* Where each kind of slot lives, as offsets from the arena's start. */
+struct vdrv_arena_plan {
+    uint32_t num[VSOCK_VQ_COUNT];
+    uint32_t rx_buf_size;
+    uint32_t tx_max_payload;
+    uint64_t rx_off, rx_stride;
+    uint64_t tx_off, tx_stride;
+    uint64_t ev_off, ev_stride;
+    uint64_t ind_off, ind_bytes; /* indirect tables for tx, 0 bytes without INDIRECT_DESC */
+    uint64_t total;
+};
+
+struct vdrv {
+    struct gmem *mem;
+    uint64_t features;
+    uint64_t guest_cid;
+    vdrv_read_cid_fn read_cid;
+    void *read_cid_ctx;
+    struct vdrv_arena_plan plan;
+    uint8_t *arena_hva;
+    uint64_t arena_gpa;
+
+    struct vq_driver vq[VSOCK_VQ_COUNT];
+    struct vdrv_pool pool[VSOCK_VQ_COUNT];
+    struct vep *ep;
+    struct vdrv_counters ctr;
+
+    unsigned kicks;
+    bool broken;
+    bool rx_paused;         /* too many replies waiting for tx (Linux's more_replies) */
+    uint32_t rx_buf_nr;     /* rx buffers the device holds */
+    uint32_t rx_buf_max_nr; /* the most it ever held: the refill threshold's base */
+};
+
+/* driver_arena.c */
+uint64_t vdrv_negotiate(const struct vdrv_cfg *cfg);
+bool vdrv_cid_valid(uint64_t cid);
+/* Normalises the buffer sizes and lays out the arena; false when a size or a
+ * queue size is out of range. */
+bool vdrv_plan_arena(const struct vdrv_cfg *cfg, uint64_t features, struct vdrv_arena_plan *p);
+
+/* driver_queues.c */
+void vdrv_fill_rx(struct vdrv *drv);
+void vdrv_fill_events(struct vdrv *drv);
+void vdrv_update_cid(struct vdrv *drv);
+void vdrv_pool_put(struct vdrv_pool *p, struct vdrv_buf *b);
+
+#endif
