@@ -54,7 +54,7 @@ $(TESTLIB): $(patsubst %.c,$(B)/%.o,$(TESTLIB_SRCS))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^ $(if $^,,; ar rcs $@)
 
-$(B)/%_test: $(B)/%_test.o $(TESTLIB) $(LIB)
+$(B)/%_test: $(B)/%_test.o $(B)/ci/atf_lsan.o $(TESTLIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ATF_LIBS) -lm
 
 $(VSOCKSIM): $(patsubst %.c,$(B)/%.o,$(MAIN_SRCS)) $(LIB)

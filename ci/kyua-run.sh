@@ -9,7 +9,7 @@ rm -f "$db"
 out=$(kyua --config=none --logfile="$b/kyua.log" test --kyuafile=Kyuafile --build-root="$b" \
         --results-file="$db" "$@" 2>&1)
 rc=$?
-printf '%s\n' "$out" | grep -vE '->  passed' || true
+printf '%s\n' "$out" | grep -vE -e '->  passed' || true
 kyua --config=none --logfile="$b/kyua.log" report-junit --results-file="$db" --output="$b/junit.xml" >/dev/null 2>&1 || true
 last=$(printf '%s\n' "$out" | grep -E '^[0-9]+/[0-9]+ passed' | tail -n1)
 if [ -z "$last" ]; then
@@ -18,7 +18,7 @@ if [ -z "$last" ]; then
 fi
 passed=$(sed -E 's@^([0-9]+)/([0-9]+) passed.*@\1@' <<<"$last")
 total=$(sed -E 's@^([0-9]+)/([0-9]+) passed.*@\2@' <<<"$last")
-skipped=$(printf '%s\n' "$out" | grep -cE '->  skipped' || true)
+skipped=$(printf '%s\n' "$out" | grep -cE -e '->  skipped' || true)
 failed=$((total - passed - skipped))
 echo "$label: $passed passed, $failed failed, $skipped skipped"
 if [ $rc -ne 0 ]; then
