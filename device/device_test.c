@@ -8,19 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* libatf-c keeps its test-case list until exit; LeakSanitizer would fail
- * the listing run, which Kyua then counts as a broken program. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_options(void);
-const char *__lsan_default_suppressions(void)
-{
-    return "leak:libatf-c.so\n";
-}
-const char *__lsan_default_options(void)
-{
-    return "print_suppressions=0";
-}
-
 #define GPA_BASE 0x100000ull
 #define MEM_SIZE (4u << 20)
 #define RING_AREA 0x10000ull    /* per queue */
