@@ -115,6 +115,12 @@ static int sockets_init(struct vdrv *drv, const struct vdrv_cfg *cfg)
      * device that misaddresses packets is worth a counted drop instead. */
     vc.check_dst_cid = true;
     drv->ep = vep_new(&vc);
+    if (cfg->rx_pause_replies == VDRV_RX_PAUSE_LINUX)
+        drv->rx_pause_replies = cfg->vq[VSOCK_VQ_RX].num;
+    else if (cfg->rx_pause_replies != 0)
+        drv->rx_pause_replies = cfg->rx_pause_replies;
+    else
+        drv->rx_pause_replies = vc.max_replies ? vc.max_replies : VDRV_DEFAULT_REPLY_BUDGET;
     return drv->ep != NULL ? 0 : -ENOMEM;
 }
 

@@ -22,8 +22,8 @@
  * - rx stops while as many replies wait for tx as rx holds, as Linux's
  *   virtio_transport_more_replies, and tx restarts it.
  * - tx packets are split at tx_max_payload here (Linux splits in the socket
- *   layer); a one-entry tx ring without indirect gets header and payload in
- *   one descriptor.
+ *   layer); a one-entry tx ring gets header and payload in one descriptor
+ *   (an indirect table may be no longer than the queue either).
  * - event buffers are 8 bytes and fill the event queue (Linux posts 8
  *   buffers of 4); an event is taken when its used len is 4..8 (Linux: 4).
  * - a bad used id costs only that entry (counted in bad_used); only a used
@@ -46,6 +46,8 @@ enum vsock_vq { VSOCK_VQ_RX = 0, VSOCK_VQ_TX = 1, VSOCK_VQ_EVENT = 2, VSOCK_VQ_C
 /* Reads config space: the device's guest_cid field (le64, 5.10.4). */
 typedef uint64_t (*vdrv_read_cid_fn)(void *ctx);
 
+#define VDRV_RX_PAUSE_LINUX UINT32_MAX
+
 struct vdrv_cfg {
     struct gmem *mem;
     struct vring_layout vq[VSOCK_VQ_COUNT]; /* where the rings live in guest memory */
@@ -59,6 +61,13 @@ struct vdrv_cfg {
     void *read_cid_ctx;
     uint32_t rx_buf_size;      /* bytes per rx buffer incl. header; 0 = 4096 (Linux) */
     uint32_t tx_max_payload;   /* payload per tx packet; 0 = 4096 */
+    /* Replies (RESPONSE, RST) waiting for tx at which rx processing pauses.
+     * 0: only when the socket layer's reply budget is spent, which is what
+     * 5.10.6.1.1 asks ("so long as there are additional resources"). Linux
+     * pauses at the rx ring size (VDRV_RX_PAUSE_LINUX): against vhost, which
+     * pauses tx at the tx ring size, both sides can then wait on each other
+     * forever; the simulator finds it within a few steps on 2-entry rings. */
+    uint32_t rx_pause_replies;
     struct vep_cfg sockets;    /* socket-layer tunables; local_cid comes from config */
 };
 

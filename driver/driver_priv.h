@@ -51,6 +51,9 @@ struct vdrv_arena_plan {
     uint64_t total;
 };
 
+/* The endpoint's own default reply limit (transport/: 1024). */
+#define VDRV_DEFAULT_REPLY_BUDGET 1024u
+
 struct vdrv {
     struct gmem *mem;
     uint64_t features;
@@ -64,6 +67,7 @@ struct vdrv {
     struct vq_driver vq[VSOCK_VQ_COUNT];
     struct vdrv_pool pool[VSOCK_VQ_COUNT];
     struct vep *ep;
+    uint32_t rx_pause_replies; /* resolved: never 0 */
     struct vdrv_counters ctr;
 
     unsigned kicks;

@@ -165,7 +165,7 @@ static void rx_complete(struct vdrv *drv, const struct vq_used_entry *u, uint64_
  * completions cannot make the guest queue replies without bound. */
 static bool rx_replies_full(const struct vdrv *drv)
 {
-    return vep_tx_queued_replies(drv->ep) >= drv->vq[VSOCK_VQ_RX].num;
+    return vep_tx_queued_replies(drv->ep) >= drv->rx_pause_replies;
 }
 
 /* Linux refills at rx_buf_nr < rx_buf_max_nr / 2; rounding up keeps the
@@ -220,10 +220,12 @@ static int tx_add(struct vdrv *drv, struct vdrv_buf *b, uint32_t part)
     struct vq_driver *vq = &drv->vq[VSOCK_VQ_TX];
     struct vq_seg segs[VDRV_TX_SEGS] = {{b->gpa, VSOCK_HDR_LEN}, {b->gpa + VSOCK_HDR_LEN, part}};
     unsigned n = part > 0 ? 2 : 1;
-    if (n == 2 && vq->num < 2 && !vq->indirect) {
-        /* Two descriptors never fit a one-entry ring; header and payload
-         * are contiguous in the slot, and VERSION_1 lets any layout carry
-         * a message, so one descriptor takes both. */
+    if (n == 2 && vq->num < 2) {
+        /* Two descriptors never fit a one-entry ring, nor its indirect
+         * tables (2.7.5.3.1: no chain longer than the queue size, table
+         * entries included); header and payload are contiguous in the
+         * slot, and VERSION_1 lets any layout carry a message, so one
+         * descriptor takes both. */
         segs[0].len += part;
         n = 1;
     }

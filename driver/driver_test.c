@@ -826,6 +826,26 @@ TC(tx_one_entry_ring, "a one-entry tx ring without indirect still carries payloa
     h_fini(&h);
 }
 
+TC(tx_one_entry_ring_indirect, "a one-entry tx ring with indirect also uses one descriptor: a "
+                               "table may be no longer than the queue")
+{
+    struct harness h;
+    h_setup(&h);
+    h.cfg.vq[TX].num = 1;
+    h_start(&h);
+    int fd = h_connect(&h, VSOCK_TYPE_STREAM, 1234, NULL);
+    D_EQ(4, vep_send(EP(&h), fd, "wxyz", 4, 0));
+    vdrv_handle_tx(h.drv, h.now);
+    struct txpkt p;
+    D_TRUE(dev_tx(&h, &p));
+    D_EQ(1, p.out_count);
+    D_EQ(4, p.hdr.len);
+    D_TRUE(memcmp(p.payload, "wxyz", 4) == 0);
+    D_TRUE(!p.indirect);
+    D_EQ(0, CTR(&h)->tx_ring_full);
+    h_fini(&h);
+}
+
 /* ---- hostile used entries ---------------------------------------------------------------- */
 
 TC(hostile_used_id_range, "a used id beyond the queue is counted and skipped; the driver goes on")
@@ -1077,13 +1097,41 @@ TC(rx_one_entry_queue, "a one-entry rx queue is refilled after every packet")
     h_fini(&h);
 }
 
-TC(rx_pause_on_replies, "rx stops while rx-size replies wait for tx, and resumes as tx drains")
+TC(rx_pause_default_budget, "by default rx keeps going while replies wait: it pauses only when the reply budget is spent")
 {
     struct harness h;
     h_setup(&h);
     h.cfg.vq[RX].num = 4;
     h.cfg.vq[TX].num = 2;
     h.cfg.device_features = PLAIN_FEATURES;
+    h.cfg.sockets.max_replies = 6;
+    h_start(&h);
+    for (int i = 0; i < 4; i++) {
+        struct vsock_hdr req = host_hdr(&h, VSOCK_OP_REQUEST, 100 + (uint32_t)i, 9);
+        dev_rx(&h, &req, NULL, 0);
+    }
+    vdrv_handle_rx(h.drv, h.now);
+    D_EQ(4, CTR(&h)->rx_pkts);
+    D_EQ(4, vep_tx_queued_replies(EP(&h)));
+    D_EQ(0, CTR(&h)->rx_paused); /* 4 replies, budget 6: rx goes on */
+    for (int i = 0; i < 3; i++) {
+        struct vsock_hdr req = host_hdr(&h, VSOCK_OP_REQUEST, 200 + (uint32_t)i, 9);
+        dev_rx(&h, &req, NULL, 0);
+    }
+    vdrv_handle_rx(h.drv, h.now);
+    D_EQ(6, vep_tx_queued_replies(EP(&h))); /* the budget is reached: rx pauses */
+    D_EQ(1, CTR(&h)->rx_paused);
+    h_fini(&h);
+}
+
+TC(rx_pause_on_replies, "with Linux's rule rx stops while rx-size replies wait for tx, and resumes as tx drains")
+{
+    struct harness h;
+    h_setup(&h);
+    h.cfg.vq[RX].num = 4;
+    h.cfg.vq[TX].num = 2;
+    h.cfg.device_features = PLAIN_FEATURES;
+    h.cfg.rx_pause_replies = VDRV_RX_PAUSE_LINUX;
     h_start(&h);
     /* REQUESTs to a closed port: each one is answered with an RST. */
     for (int i = 0; i < 4; i++) {
@@ -1476,6 +1524,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, tx_chain_indirect);
     ATF_TP_ADD_TC(tp, tx_chain_direct);
     ATF_TP_ADD_TC(tp, tx_one_entry_ring);
+    ATF_TP_ADD_TC(tp, tx_one_entry_ring_indirect);
     ATF_TP_ADD_TC(tp, hostile_used_id_range);
     ATF_TP_ADD_TC(tp, hostile_double_completion);
     ATF_TP_ADD_TC(tp, hostile_double_completion_alone);
@@ -1487,6 +1536,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, rx_refill_policy);
     ATF_TP_ADD_TC(tp, rx_one_entry_queue);
     ATF_TP_ADD_TC(tp, rx_pause_on_replies);
+    ATF_TP_ADD_TC(tp, rx_pause_default_budget);
     ATF_TP_ADD_TC(tp, transport_reset_event);
     ATF_TP_ADD_TC(tp, transport_reset_reserved_cid);
     ATF_TP_ADD_TC(tp, event_unknown_id);
