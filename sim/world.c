@@ -1,0 +1,553 @@
+/* The world: construction of the whole stack over one guest-memory buffer,
+ * the notification plumbing between driver and device, and the cross-layer
+ * invariant oracle. See sim/world.h for the contract. */
+#include "sim/world.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WORLD_PAGE 4096u
+#define SHUT_BOTH (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND)
+
+struct world {
+    struct world_cfg cfg; /* defaults resolved */
+    struct gmem mem;
+    uint8_t *ram;
+    uint64_t ram_size;
+    struct vring_layout vq[VSOCK_VQ_COUNT];
+    uint64_t arena_gpa;
+    struct vdev *dev;
+    struct vdrv *drv;
+    /* Notifications raised and not yet delivered: the eventfd counters of
+     * vhost's kick and call files, reduced to "something is pending". */
+    unsigned kicks;
+    unsigned irqs;
+    unsigned ring_errors; /* the device's error eventfds, accumulated */
+    char why[320];        /* world_check's last finding */
+};
+
+/* ---- construction ----------------------------------------------------------- */
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+static void resolve_defaults(struct world_cfg *c)
+{
+    for (int q = 0; q < VSOCK_VQ_COUNT; q++)
+        if (c->qsize[q] == 0)
+            c->qsize[q] = WORLD_DEFAULT_QSIZE;
+    if (c->guest_cid == 0)
+        c->guest_cid = WORLD_DEFAULT_GUEST_CID;
+}
+
+/* Each ring on its own page, as a guest allocates them, and the arena on the
+ * page after the last: nothing the device writes into a buffer can land on a
+ * ring. Returns the arena's GPA, or 0 for a queue size the ring refuses. */
+static uint64_t lay_out_rings(struct world *w)
+{
+    uint64_t at = WORLD_GPA;
+    for (int q = 0; q < VSOCK_VQ_COUNT; q++) {
+        uint64_t bytes = vring_layout_contiguous(&w->vq[q], w->cfg.qsize[q], at, VIRTQ_USED_ALIGN);
+        if (bytes == 0)
+            return 0;
+        at = align_up(at + bytes, WORLD_PAGE);
+    }
+    return at;
+}
+
+/* Created before the driver, as a VMM creates its device before the guest
+ * boots: host listeners can exist before the guest probes. */
+static int make_device(struct world *w)
+{
+    struct vdev_cfg dc = {
+        .mem = &w->mem,
+        .guest_cid = w->cfg.guest_cid,
+        .features = w->cfg.features,
+        .max_queued_replies = w->cfg.max_queued_replies,
+        .event_queue = true,
+        .sockets = w->cfg.host,
+    };
+    int err = 0;
+    w->dev = vdev_new(&dc, &err);
+    return w->dev != NULL ? 0 : err;
+}
+
+/* The guest reads guest_cid from the device's config space. */
+static uint64_t read_guest_cid(void *ctx)
+{
+    const struct world *w = ctx;
+    return vdev_guest_cid(w->dev);
+}
+
+static void driver_cfg(struct world *w, struct vdrv_cfg *dc)
+{
+    memset(dc, 0, sizeof(*dc));
+    dc->mem = &w->mem;
+    memcpy(dc->vq, w->vq, sizeof(dc->vq));
+    dc->arena_gpa = w->arena_gpa;
+    dc->device_features = vdev_offered_features(w->dev);
+    dc->driver_features = w->cfg.driver_features;
+    dc->read_cid = read_guest_cid;
+    dc->read_cid_ctx = w;
+    dc->rx_buf_size = w->cfg.rx_buf_size;
+    dc->tx_max_payload = w->cfg.tx_max_payload;
+    dc->rx_pause_replies = w->cfg.rx_pause_replies;
+    dc->sockets = w->cfg.guest;
+}
+
+/* One zeroed region from WORLD_GPA to the arena's end: guest RAM. */
+static int make_memory(struct world *w, uint64_t arena_bytes)
+{
+    uint64_t end = align_up(w->arena_gpa + arena_bytes, WORLD_PAGE);
+    w->ram_size = end - WORLD_GPA;
+    if (w->ram_size > SIZE_MAX)
+        return -ENOMEM;
+    w->ram = calloc(1, (size_t)w->ram_size);
+    if (w->ram == NULL)
+        return -ENOMEM;
+    return gmem_add_region(&w->mem, WORLD_GPA, w->ram_size, w->ram) == RING_OK ? 0 : -EINVAL;
+}
+
+/* The device runs the queues with exactly the features the driver accepted
+ * (FEATURES_OK), then DRIVER_OK. */
+static int start_device(struct world *w)
+{
+    int err = vdev_set_features(w->dev, vdrv_features(w->drv));
+    for (int q = 0; q < VSOCK_VQ_COUNT && err == 0; q++)
+        err = vdev_set_queue(w->dev, (enum vsock_vq)q, &w->vq[q]);
+    return err == 0 ? vdev_start(w->dev) : err;
+}
+
+static int build(struct world *w)
+{
+    w->arena_gpa = lay_out_rings(w);
+    if (w->arena_gpa == 0)
+        return RING_E_QUEUE_SIZE;
+    int err = make_device(w);
+    if (err != 0)
+        return err;
+    struct vdrv_cfg dc;
+    driver_cfg(w, &dc);
+    uint64_t arena = vdrv_arena_bytes(&dc);
+    if (arena == 0)
+        return -EINVAL; /* buffer sizes the driver refuses */
+    err = make_memory(w, arena);
+    if (err != 0)
+        return err;
+    dc.arena_size = arena;
+    w->drv = vdrv_new(&dc, &err);
+    if (w->drv == NULL)
+        return err;
+    return start_device(w);
+}
+
+struct world *world_new(const struct world_cfg *cfg, int *err)
+{
+    int dummy;
+    if (err == NULL)
+        err = &dummy;
+    if (cfg == NULL) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    struct world *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    w->cfg = *cfg;
+    resolve_defaults(&w->cfg);
+    gmem_init(&w->mem);
+    *err = build(w);
+    if (*err != 0) {
+        world_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void world_free(struct world *w)
+{
+    if (w == NULL)
+        return;
+    vdrv_free(w->drv);
+    vdev_free(w->dev);
+    free(w->ram);
+    free(w);
+}
+
+/* ---- stepping ------------------------------------------------------------------ */
+
+/* Every index either half keeps: if none moved, no chain was added, popped,
+ * used or collected on any ring. A stopped device queue reads as zeros. */
+struct world_marks {
+    uint16_t idx[VSOCK_VQ_COUNT][4];
+};
+
+static void take_marks(const struct world *w, struct world_marks *m)
+{
+    for (int q = 0; q < VSOCK_VQ_COUNT; q++) {
+        const struct vq_driver *d = vdrv_queue(w->drv, (enum vsock_vq)q);
+        const struct vq_device *v = vdev_queue(w->dev, (enum vsock_vq)q);
+        m->idx[q][0] = d->avail_idx_shadow;
+        m->idx[q][1] = d->last_used_idx;
+        m->idx[q][2] = v->last_avail_idx;
+        m->idx[q][3] = v->used_idx;
+    }
+}
+
+static void collect(struct world *w)
+{
+    w->kicks |= vdrv_take_kicks(w->drv);
+    w->irqs |= vdev_take_interrupts(w->dev);
+    w->ring_errors |= vdev_take_errors(w->dev);
+}
+
+/* vhost's handle_kick for each queue. An event-queue kick only says buffers
+ * were posted; the device takes one when it has an event, so nothing runs. */
+static void deliver_kicks(struct world *w, uint64_t now)
+{
+    unsigned k = w->kicks;
+    w->kicks = 0;
+    if (k & (1u << VSOCK_VQ_TX))
+        vdev_handle_tx_kick(w->dev, now);
+    if (k & (1u << VSOCK_VQ_RX))
+        vdev_handle_rx_kick(w->dev, now);
+}
+
+/* Linux's guest has one callback per queue; each runs only for its own. */
+static void deliver_irqs(struct world *w, uint64_t now)
+{
+    unsigned i = w->irqs;
+    w->irqs = 0;
+    if (i & (1u << VSOCK_VQ_RX))
+        vdrv_handle_rx(w->drv, now);
+    if (i & (1u << VSOCK_VQ_TX))
+        vdrv_handle_tx(w->drv, now);
+    if (i & (1u << VSOCK_VQ_EVENT))
+        vdrv_handle_event(w->drv, now);
+}
+
+static bool run_timers(struct world *w, uint64_t now)
+{
+    bool fired = false;
+    if (vdrv_next_deadline(w->drv) <= now) {
+        vdrv_tick(w->drv, now);
+        fired = true;
+    }
+    if (vdev_next_deadline(w->dev) <= now) {
+        vdev_tick(w->dev, now);
+        fired = true;
+    }
+    return fired;
+}
+
+bool world_step(struct world *w, uint64_t now)
+{
+    struct world_marks before, after;
+    take_marks(w, &before);
+    collect(w);
+    bool notified = w->kicks != 0;
+    deliver_kicks(w, now);
+    /* The host's send worker: host sockets queue packets outside any kick. */
+    vdev_deliver(w->dev, now);
+    collect(w);
+    notified = notified || w->irqs != 0;
+    deliver_irqs(w, now);
+    /* The guest's send worker: guest sockets queued packets since the last
+     * step, and replies to what rx just delivered wait here too. */
+    vdrv_handle_tx(w->drv, now);
+    bool fired = run_timers(w, now);
+    collect(w);
+    take_marks(w, &after);
+    return notified || fired || w->kicks != 0 || w->irqs != 0 ||
+           memcmp(&before, &after, sizeof(before)) != 0;
+}
+
+int world_run_until_idle(struct world *w, uint64_t now, unsigned max_steps)
+{
+    for (unsigned i = 0; i < max_steps; i++)
+        if (!world_step(w, now))
+            return 0;
+    return -EBUSY;
+}
+
+int world_device_reset(struct world *w, uint64_t now)
+{
+    vdev_reset(w->dev);
+    /* Whatever was raised names rings that no longer exist. */
+    w->kicks = 0;
+    w->irqs = 0;
+    vdrv_device_reset(w->drv, now);
+    return vdev_start(w->dev);
+}
+
+/* ---- the oracle ----------------------------------------------------------------- */
+
+static const char *q_name(int q)
+{
+    static const char *const names[VSOCK_VQ_COUNT] = {"rx", "tx", "event"};
+    return names[q];
+}
+
+__attribute__((format(printf, 2, 3))) static const char *fail(struct world *w, const char *fmt,
+                                                               ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->why, sizeof(w->why), fmt, ap);
+    va_end(ap);
+    return w->why;
+}
+
+static bool ring_quiet(const struct world *w, int q)
+{
+    const struct vq_device *v = vdev_queue(w->dev, (enum vsock_vq)q);
+    const struct vq_driver *d = vdrv_queue(w->drv, (enum vsock_vq)q);
+    if (v->num == 0)
+        return false; /* stopped: nothing can be said about it */
+    if (v->popped != 0 || vqd_used_idx(d) != d->last_used_idx)
+        return false;
+    /* Posted rx and event buffers wait for the device by design. */
+    return q != VSOCK_VQ_TX || vqdev_avail_idx(v) == v->last_avail_idx;
+}
+
+/* Reads only: a scheduler that takes notifications itself (vdrv_take_kicks,
+ * vdev_take_interrupts) must not lose any to the oracle. A notification not
+ * yet taken shows in the rings anyway: a chain added and not popped, or a
+ * used entry not collected. */
+bool world_quiescent(const struct world *w)
+{
+    if (w->kicks != 0 || w->irqs != 0 || vdrv_broken(w->drv))
+        return false;
+    if (vep_tx_queued_pkts(vdrv_sockets(w->drv)) != 0 ||
+        vep_tx_queued_pkts(vdev_sockets(w->dev)) != 0)
+        return false;
+    for (int q = 0; q < VSOCK_VQ_COUNT; q++)
+        if (!ring_quiet(w, q))
+            return false;
+    return true;
+}
+
+/* Both halves keep their own copy of each index; the copy in ring memory
+ * must be the one its owner published, and every chain the driver has in
+ * flight is in exactly one place: waiting, popped, or used and uncollected. */
+static const char *check_ring(struct world *w, int q)
+{
+    const struct vq_device *v = vdev_queue(w->dev, (enum vsock_vq)q);
+    const struct vq_driver *d = vdrv_queue(w->drv, (enum vsock_vq)q);
+    if (v->num == 0)
+        return NULL; /* stopped (mid-reset): the device holds nothing */
+    uint16_t avail = vqdev_avail_idx(v), used = vqd_used_idx(d);
+    if (v->num != d->num)
+        return fail(w, "%s ring: device size %u, driver size %u", q_name(q), v->num, d->num);
+    if (avail != d->avail_idx_shadow)
+        return fail(w, "%s ring: avail idx in memory %u, driver published %u", q_name(q), avail,
+                    d->avail_idx_shadow);
+    if (used != v->used_idx)
+        return fail(w, "%s ring: used idx in memory %u, device published %u", q_name(q), used,
+                    v->used_idx);
+    uint32_t waiting = (uint16_t)(avail - v->last_avail_idx);
+    uint32_t uncollected = (uint16_t)(used - d->last_used_idx);
+    if (d->in_flight != waiting + v->popped + uncollected)
+        return fail(w,
+                    "%s ring: driver has %u chains in flight, but %u wait, %u are popped and "
+                    "%u used uncollected",
+                    q_name(q), d->in_flight, waiting, v->popped, uncollected);
+    return NULL;
+}
+
+/* From counters, not vdev_take_errors: checking must not consume anything. */
+static const char *check_health(struct world *w)
+{
+    const struct vdev_counters *c = vdev_counters(w->dev);
+    if (c->tx_bad_chain + c->rx_bad_chain + c->event_bad_chain != 0)
+        return fail(w, "device met malformed chains (tx %llu, rx %llu, event %llu; last: %s)",
+                    (unsigned long long)c->tx_bad_chain, (unsigned long long)c->rx_bad_chain,
+                    (unsigned long long)c->event_bad_chain, ring_strerror(c->last_ring_error));
+    if (vdrv_broken(w->drv))
+        return fail(w, "driver marked the device broken");
+    for (int q = 0; q < VSOCK_VQ_COUNT; q++) {
+        const char *why = check_ring(w, q);
+        if (why != NULL)
+            return why;
+    }
+    return NULL;
+}
+
+/* One side's sockets as vep_conns reports them. */
+struct conn_set {
+    const char *name;
+    uint64_t cid;
+    struct vep_conn_info *c;
+    uint32_t n;
+};
+
+static int conns_load(struct conn_set *s, const char *name, const struct vep *ep, uint64_t cid)
+{
+    s->name = name;
+    s->cid = cid;
+    s->n = vep_conns(ep, NULL, 0);
+    s->c = s->n != 0 ? calloc(s->n, sizeof(*s->c)) : NULL;
+    if (s->n != 0 && s->c == NULL)
+        return -ENOMEM;
+    s->n = vep_conns(ep, s->c, s->n);
+    return 0;
+}
+
+static bool is_connection(const struct vep_conn_info *c)
+{
+    return c->state == VEP_SS_CONNECTED || c->state == VEP_SS_CLOSING;
+}
+
+/* Connected and not shut down both ways by its peer (nor reset by it): the
+ * other side must still hold its end. A connection's 4-tuple is unique
+ * among live ones; a finished one may share it with a newer one. */
+static bool is_live(const struct vep_conn_info *c)
+{
+    return c->state == VEP_SS_CONNECTED && c->peer_shutdown != SHUT_BOTH;
+}
+
+static bool mirrors(const struct conn_set *as, const struct vep_conn_info *a,
+                    const struct conn_set *bs, const struct vep_conn_info *b)
+{
+    return is_connection(b) && a->type == b->type && a->local_port == b->peer_port &&
+           a->peer_port == b->local_port && a->peer_cid == bs->cid && b->peer_cid == as->cid;
+}
+
+/* a's end on the other side: a live one if there is one, since a finished
+ * connection with the same ports may linger there. */
+static const struct vep_conn_info *find_mirror(const struct conn_set *as,
+                                               const struct vep_conn_info *a,
+                                               const struct conn_set *bs)
+{
+    const struct vep_conn_info *found = NULL;
+    for (uint32_t i = 0; i < bs->n; i++) {
+        const struct vep_conn_info *b = &bs->c[i];
+        if (!mirrors(as, a, bs, b))
+            continue;
+        if (is_live(b))
+            return b;
+        if (found == NULL)
+            found = b;
+    }
+    return found;
+}
+
+/* The sender never has more bytes outstanding (sent and not yet consumed by
+ * the receiver's reader) than the receiver's buffer. Assumes receivers do
+ * not shrink a buffer that holds data. */
+static const char *check_credit(struct world *w, const struct conn_set *ss,
+                                const struct vep_conn_info *s, const struct conn_set *rs,
+                                const struct vep_conn_info *r)
+{
+    uint32_t outstanding = s->tx_cnt - r->fwd_cnt;
+    if (outstanding > r->buf_alloc)
+        return fail(w,
+                    "%s fd %d (port %u) has %u bytes outstanding to %s fd %d, whose buf_alloc "
+                    "is %u (tx_cnt %u, fwd_cnt %u)",
+                    ss->name, s->fd, s->local_port, outstanding, rs->name, r->fd, r->buf_alloc,
+                    s->tx_cnt, r->fwd_cnt);
+    return NULL;
+}
+
+/* Once nothing is in transit, every byte sent has arrived: it was read
+ * (fwd_cnt) or waits to be read (rx_queued). */
+static const char *check_arrived(struct world *w, const struct conn_set *ss,
+                                 const struct vep_conn_info *s, const struct conn_set *rs,
+                                 const struct vep_conn_info *r)
+{
+    if (s->tx_cnt != (uint32_t)(r->fwd_cnt + r->rx_queued))
+        return fail(w,
+                    "%s fd %d (port %u) sent %u bytes, but %s fd %d read %u and holds %u",
+                    ss->name, s->fd, s->local_port, s->tx_cnt, rs->name, r->fd, r->fwd_cnt,
+                    r->rx_queued);
+    return NULL;
+}
+
+static const char *check_pair(struct world *w, const struct conn_set *gs,
+                              const struct vep_conn_info *g, const struct conn_set *hs,
+                              const struct vep_conn_info *h, bool quiet)
+{
+    const char *why = check_credit(w, gs, g, hs, h);
+    if (why == NULL)
+        why = check_credit(w, hs, h, gs, g);
+    if (why == NULL && quiet && is_live(h))
+        why = check_arrived(w, gs, g, hs, h);
+    if (why == NULL && quiet && is_live(h))
+        why = check_arrived(w, hs, h, gs, g);
+    return why;
+}
+
+static const char *no_mirror(struct world *w, const struct conn_set *as,
+                             const struct vep_conn_info *a, const struct conn_set *bs)
+{
+    return fail(w, "%s fd %d (port %u, peer %llu:%u) has no connection on the %s side", as->name,
+                a->fd, a->local_port, (unsigned long long)a->peer_cid, a->peer_port, bs->name);
+}
+
+/* Pairs are judged from the guest's live connections; the host's are only
+ * checked for having an end, which covers both directions of the mirror. */
+static const char *check_conns(struct world *w, const struct conn_set *gs,
+                               const struct conn_set *hs, bool quiet)
+{
+    for (uint32_t i = 0; i < gs->n; i++) {
+        const struct vep_conn_info *g = &gs->c[i];
+        if (!is_live(g))
+            continue;
+        const struct vep_conn_info *h = find_mirror(gs, g, hs);
+        const char *why = NULL;
+        if (h != NULL)
+            why = check_pair(w, gs, g, hs, h, quiet);
+        else if (quiet)
+            why = no_mirror(w, gs, g, hs); /* in transit, the other end may not exist yet */
+        if (why != NULL)
+            return why;
+    }
+    for (uint32_t i = 0; quiet && i < hs->n; i++) {
+        const struct vep_conn_info *h = &hs->c[i];
+        if (is_live(h) && find_mirror(hs, h, gs) == NULL)
+            return no_mirror(w, hs, h, gs);
+    }
+    return NULL;
+}
+
+const char *world_check(struct world *w)
+{
+    const char *why = check_health(w);
+    if (why != NULL)
+        return why;
+    bool quiet = world_quiescent(w);
+    struct conn_set gs = {0}, hs = {0};
+    if (conns_load(&gs, "guest", vdrv_sockets(w->drv), vdrv_guest_cid(w->drv)) != 0 ||
+        conns_load(&hs, "host", vdev_sockets(w->dev), VSOCK_CID_HOST) != 0)
+        why = fail(w, "out of memory while checking connections");
+    else
+        why = check_conns(w, &gs, &hs, quiet);
+    free(gs.c);
+    free(hs.c);
+    return why;
+}
+
+/* ---- accessors ------------------------------------------------------------------- */
+
+unsigned world_ring_errors(const struct world *w) { return w->ring_errors; }
+struct vep *world_guest(struct world *w) { return vdrv_sockets(w->drv); }
+struct vep *world_host(struct world *w) { return vdev_sockets(w->dev); }
+struct vdrv *world_driver(struct world *w) { return w->drv; }
+struct vdev *world_device(struct world *w) { return w->dev; }
+struct gmem *world_mem(struct world *w) { return &w->mem; }
+uint64_t world_guest_cid(const struct world *w) { return vdev_guest_cid(w->dev); }
+
+const struct vring_layout *world_layout(const struct world *w, enum vsock_vq q)
+{
+    if ((unsigned)q >= VSOCK_VQ_COUNT)
+        return NULL;
+    return &w->vq[q];
+}

@@ -1,0 +1,116 @@
+/*
+ * sim/world: the whole stack in one process. Our guest driver (driver/) and
+ * our device (device/) share one guest-memory buffer holding real split
+ * virtqueues (rx 0, tx 1, event 2) and the driver's arena; guest
+ * applications use the endpoint's socket API on world_guest(), host
+ * applications on world_host().
+ *
+ * Notifications travel as vhost carries them: a kick is an ioeventfd the
+ * device's worker reads later, an interrupt an irqfd the guest's handler
+ * reads later. Both are collected into the world and delivered on the next
+ * world_step, so neither side ever runs inside the other's call. The world
+ * decides nothing by chance: no PRNG, no clock of its own (the caller passes
+ * the time), no global state. Two worlds given the same configuration and
+ * the same calls end in the same state.
+ *
+ * The simulator's scheduler will grow out of world_step (who runs next,
+ * notification delay and loss, faults); this file keeps the mechanics it
+ * needs: construction, one fair step, running to idle, and the cross-layer
+ * invariant oracle (world_check).
+ */
+#ifndef VSOCKSIM_WORLD_H
+#define VSOCKSIM_WORLD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "device/device.h"
+#include "driver/driver.h"
+#include "ring/ring.h"
+#include "transport/transport.h"
+
+/* Where guest memory starts: above the first megabyte, as in a PC guest. */
+#define WORLD_GPA 0x100000ull
+/* QEMU's and vhost's vsock queue size. */
+#define WORLD_DEFAULT_QSIZE 128u
+#define WORLD_DEFAULT_GUEST_CID 3u
+
+struct world_cfg {
+    uint32_t qsize[VSOCK_VQ_COUNT]; /* per queue; 0 = WORLD_DEFAULT_QSIZE */
+    uint64_t guest_cid;             /* config space; 0 = WORLD_DEFAULT_GUEST_CID */
+    uint64_t features;              /* the device's offer; 0 = the device's default */
+    uint64_t driver_features;       /* what the driver will take; 0 = all it knows */
+    uint32_t rx_buf_size;           /* guest rx buffer incl. header; 0 = driver default */
+    uint32_t tx_max_payload;        /* guest tx packet payload; 0 = driver default */
+    uint32_t max_queued_replies;    /* device; 0 = the tx queue size, as vhost */
+    uint32_t rx_pause_replies;      /* driver (vdrv_cfg); 0 = its default,
+                                       VDRV_RX_PAUSE_LINUX = the rx ring size */
+    struct vep_cfg guest;           /* guest socket tunables (CIDs are filled in) */
+    struct vep_cfg host;            /* host socket tunables (CIDs are filled in) */
+};
+
+struct world;
+
+/* Builds guest memory, the device (offering cfg->features, with host
+ * listeners possible from now on), the driver (which probes, negotiates and
+ * posts its buffers) and starts the device with what the driver accepted.
+ * *err (may be NULL) gets 0, -EINVAL (no cfg, or buffer sizes the driver
+ * refuses), RING_E_QUEUE_SIZE (a queue size that is not a power of two in
+ * 1..32768, as vdrv_new says it), -ENOMEM, or what vdev_new, vdrv_new or
+ * vdev_start reported (see their headers). The driver's first kicks wait
+ * for the first world_step. */
+struct world *world_new(const struct world_cfg *cfg, int *err);
+void world_free(struct world *w);
+
+/* One round: pending kicks go to the device, the device delivers what host
+ * sockets queued, pending interrupts go to the driver, the driver moves what
+ * guest sockets queued onto the tx ring, and due timers run on both sides.
+ * True when anything happened: a notification was delivered or is pending,
+ * a ring index moved, or a timer fired. */
+bool world_step(struct world *w, uint64_t now);
+/* Steps until a step does nothing: 0, or -EBUSY when max_steps steps all
+ * did something (a livelock, or simply more work than max_steps allows). */
+int world_run_until_idle(struct world *w, uint64_t now, unsigned max_steps);
+
+/* True when nothing is in transit: no notification pending, both socket
+ * layers' send queues empty, every tx chain completed and every used
+ * entry collected. Only posted rx and event buffers remain on the rings. */
+bool world_quiescent(const struct world *w);
+
+/* The cross-layer invariants, checked at any time; the first violation as a
+ * sentence (in a buffer inside w, valid until the next call), or NULL. It
+ * only reads: no notification or error is taken from driver or device.
+ * - the device met no malformed chain, the driver is not broken;
+ * - each running ring agrees with both halves' bookkeeping: the indices in
+ *   memory are the ones each half published, and the chains the driver has
+ *   in flight are exactly those waiting, popped, or used and uncollected;
+ * - for each guest/host connection pair (ports and CIDs mirrored), neither
+ *   side has more bytes outstanding than the receiver's buf_alloc (so a
+ *   receiver that shrinks a buffer holding data trips it);
+ * and, once quiescent:
+ * - every connected socket its peer has not shut down both ways has its
+ *   mirror on the other side, and every byte either sent has arrived (read
+ *   or queued). */
+const char *world_check(struct world *w);
+
+/* A device reset as the guest drives it (status 0, then the queues set up
+ * again and DRIVER_OK): the device stops and resets its connections, the
+ * driver reclaims its chains, resets its connections and reposts buffers,
+ * and the device starts again with the same features and layouts.
+ * Listeners survive on both sides. Returns vdev_start's result. */
+int world_device_reset(struct world *w, uint64_t now);
+
+/* Queue bits on which the device has signalled a ring error (its error
+ * eventfd) to world_step so far. */
+unsigned world_ring_errors(const struct world *w);
+
+struct vep *world_guest(struct world *w);
+struct vep *world_host(struct world *w);
+struct vdrv *world_driver(struct world *w);
+struct vdev *world_device(struct world *w);
+struct gmem *world_mem(struct world *w);
+/* Where queue q's rings live in guest memory. */
+const struct vring_layout *world_layout(const struct world *w, enum vsock_vq q);
+uint64_t world_guest_cid(const struct world *w);
+
+#endif
