@@ -8,7 +8,7 @@ MODE ?= release
 CCNAME := $(notdir $(firstword $(CC)))
 B := build/$(CCNAME)-$(MODE)
 
-MODULES := ring transport driver device sim traces conformance
+MODULES := ring transport driver device sim traces conformance cli
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wformat=2 -Wvla

@@ -460,6 +460,21 @@ unsigned vep_poll(const struct vep *ep, int fd)
     return mask;
 }
 
+int vep_abort(struct vep *ep, int fd, uint64_t now)
+{
+    struct vep_sock *s = ep_user_sock(ep, fd);
+    if (s == NULL)
+        return -EBADF;
+    if (s->state == VEP_SS_LISTEN)
+        release_accept_queue(ep, s, now);
+    bool has_peer = s->state == VEP_SS_CONNECTED || s->state == VEP_SS_CLOSING ||
+                    s->state == VEP_SS_CONNECTING;
+    if (has_peer && !s->done)
+        ep_send(ep, s, VSOCK_OP_RST, 0, NULL, 0, false);
+    ep_sock_free(ep, s);
+    return 0;
+}
+
 int vep_sock_error(struct vep *ep, int fd)
 {
     struct vep_sock *s = ep_user_sock(ep, fd);

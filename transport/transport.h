@@ -172,6 +172,9 @@ int64_t vep_recv(struct vep *ep, int fd, void *buf, size_t len, unsigned flags,
                  unsigned *out_flags);
 int vep_shutdown(struct vep *ep, int fd, int how);
 int vep_close(struct vep *ep, int fd, uint64_t now);
+/* Ends a socket at once, sending RST to its peer if it has one: what the peer
+ * sees when a process or VM dies mid-connection. */
+int vep_abort(struct vep *ep, int fd, uint64_t now);
 unsigned vep_poll(const struct vep *ep, int fd);
 /* Takes the socket's pending error (SO_ERROR): 0 or a negative errno. */
 int vep_sock_error(struct vep *ep, int fd);

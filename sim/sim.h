@@ -1,0 +1,148 @@
+/*
+ * sim/: the seeded deterministic simulator. One process, one seed: every
+ * choice (who runs next, how long a notification takes, which fault hits,
+ * how big the next write is) is a decision drawn from the run's PRNG, or
+ * read back from a trace, and nothing else. The same seed and options give
+ * the same run, byte for byte, on every compiler and optimisation level.
+ *
+ * The world (sim/world.h) is the stack: our driver and our device over real
+ * split virtqueues. The simulator adds the scheduler (actors: guest and host
+ * applications, driver tx and interrupt handling, device kick handling and rx
+ * delivery, notification delivery, timers, the fault injector), a simulated
+ * clock in nanoseconds, the fault catalogue, the workloads and the invariant
+ * oracle, checked after every step.
+ */
+#ifndef VSOCKSIM_SIM_H
+#define VSOCKSIM_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define SIM_VERSION "0.1.0"
+
+/* ---- faults ---------------------------------------------------------------- */
+
+enum sim_fault {
+    FAULT_KICK_DELAY,       /* per kick: delivered late */
+    FAULT_IRQ_DELAY,        /* per interrupt: delivered late */
+    FAULT_SPURIOUS_KICK,    /* per step: a kick with nothing new */
+    FAULT_SPURIOUS_IRQ,     /* per step: an interrupt with nothing new */
+    FAULT_RX_STARVE,        /* per rx interrupt: the driver holds back refills for a while */
+    FAULT_TINY_RINGS,       /* per run: queues of 1 to 4 entries */
+    FAULT_HOST_STALL,       /* per host application step: it stops for a while (credit runs out) */
+    FAULT_GUEST_STALL,      /* per guest application step: it stops for a while */
+    FAULT_PEER_RESET,       /* per application step on a connection: it aborts with RST */
+    FAULT_TRANSPORT_RESET,  /* per step: the device sends TRANSPORT_RESET */
+    FAULT_DEVICE_RESTART,   /* per step: device reset and renegotiation */
+    FAULT_CONNECT_TIMEOUT,  /* per connect: the device stalls past the connect timeout */
+    FAULT_COUNT
+};
+
+struct sim_faults {
+    uint32_t ppm[FAULT_COUNT]; /* probability per opportunity, parts per million */
+};
+
+const char *sim_fault_name(enum sim_fault f);
+const char *sim_fault_help(enum sim_fault f);
+/* Parses "name=rate,name=rate" (rate a decimal in [0,1], e.g. 0.05), or
+ * "none", or "all=RATE". 0, or -1 with a one-line message in err. */
+int sim_faults_parse(const char *spec, struct sim_faults *out, char *err, size_t errlen);
+/* The canonical form ("kick-delay=0.2,spurious-irq=0.05", or "none"). */
+void sim_faults_format(const struct sim_faults *f, char *buf, size_t len);
+
+/* ---- scenarios ------------------------------------------------------------- */
+
+enum flow_kind {
+    FLOW_ECHO,      /* client writes, server echoes, client checks */
+    FLOW_BULK,      /* client streams to server */
+    FLOW_SEQPACKET, /* client sends messages, server checks each boundary and EOR */
+};
+
+enum flow_client { CLIENT_GUEST, CLIENT_HOST, CLIENT_ANY };
+
+#define SCENARIO_MAX_GROUPS 8
+#define SCENARIO_NAME_MAX 32
+
+/* count flows of one kind; at most `concurrent` of them run at once. */
+struct flow_group {
+    enum flow_kind kind;
+    enum flow_client client;
+    uint32_t count;
+    uint32_t concurrent;
+    uint32_t bytes;     /* per flow (stream), or largest message (seqpacket) */
+    uint32_t messages;  /* seqpacket messages per flow */
+    uint32_t port;      /* first server port; flows reuse ports cyclically */
+};
+
+struct scenario {
+    char name[SCENARIO_NAME_MAX];
+    char description[96];
+    char faults[160];   /* faults used when the command line names none */
+    uint32_t ngroups;
+    struct flow_group group[SCENARIO_MAX_GROUPS];
+};
+
+/* A built-in scenario by name, or NULL. */
+const struct scenario *sim_scenario_builtin(const char *name);
+/* All built-in scenarios; *count gets how many. */
+const struct scenario *sim_scenario_list(size_t *count);
+#define SIM_DEFAULT_SCENARIO "mixed"
+const char *sim_flow_kind_name(enum flow_kind k);
+/* Parses the scenario file format (see README). 0, or -1 with
+ * "file:line: message" in err. */
+int sim_scenario_parse(FILE *f, const char *filename, struct scenario *out, char *err,
+                       size_t errlen);
+
+/* ---- a run ----------------------------------------------------------------- */
+
+enum sim_status { SIM_OK, SIM_VIOLATION, SIM_DIVERGENCE, SIM_ERROR };
+
+struct trace_writer;
+struct trace_reader;
+
+struct sim_cfg {
+    uint64_t seed;
+    struct scenario scenario;
+    struct sim_faults faults;
+    uint64_t max_steps;        /* 0 = 5,000,000 */
+    uint64_t fault_window_ns;  /* faults stop at this simulated time; 0 = 2 s */
+    uint64_t liveness_ns;      /* after faults stop, all flows end within this; 0 = 30 s */
+    struct trace_writer *record; /* NULL: no trace */
+    struct trace_reader *replay; /* NULL: decisions come from the seed */
+    bool check_every_step;     /* the full oracle after every step (default on) */
+};
+
+struct sim_stats {
+    uint64_t steps;
+    uint64_t decisions;
+    uint64_t sim_ns;
+    uint64_t flows;
+    uint64_t flows_completed;
+    uint64_t flows_disrupted;
+    uint64_t bytes_g2h;
+    uint64_t bytes_h2g;
+    uint64_t pkts_g2h[8];  /* by op; [0] holds unknown ops */
+    uint64_t pkts_h2g[8];
+    uint64_t kicks;
+    uint64_t interrupts;
+    uint64_t faults[FAULT_COUNT];
+    uint64_t checks;
+    uint64_t digest;       /* of the final state */
+};
+
+struct sim_result {
+    enum sim_status status;
+    struct sim_stats stats;
+    uint64_t step;          /* where it failed */
+    uint64_t t_ns;
+    char invariant[48];     /* which invariant, or "divergence" / "error" */
+    char message[512];      /* what exactly */
+};
+
+/* Runs one simulation. Returns the status (also in res). */
+enum sim_status sim_run(const struct sim_cfg *cfg, struct sim_result *res);
+const char *sim_status_name(enum sim_status s);
+
+#endif
