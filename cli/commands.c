@@ -157,8 +157,11 @@ int cmd_run(int argc, char **argv)
             return EXIT_USAGE;
         if (r == 1)
             continue;
-        if (strcmp(argv[i], "--trace") == 0 && i + 1 < argc)
+        if (strcmp(argv[i], "--trace") == 0) {
+            if (i + 1 >= argc)
+                return usage_error("run", "--trace needs a file name");
             trace = argv[++i];
+        }
         else if (strcmp(argv[i], "--quiet") == 0)
             quiet = true;
         else

@@ -13,7 +13,10 @@ int usage_error(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     fprintf(stderr, "vsocksim%s%s: ", cmd ? " " : "", cmd ? cmd : "");
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (vsocksim %s--help)\n", cmd ? "help " : "");
+    if (cmd != NULL)
+        fprintf(stderr, " (vsocksim help %s)\n", cmd);
+    else
+        fprintf(stderr, " (vsocksim --help)\n");
     va_end(ap);
     return EXIT_USAGE;
 }

@@ -451,6 +451,7 @@ static int build_world(struct sim *s)
         return err ? err : -ENOMEM;
     s->g = world_guest(s->w);
     s->h = world_host(s->w);
+    world_set_exempt(s->w, sim_flow_conn_exempt, s);
     return 0;
 }
 

@@ -113,6 +113,7 @@ bool sim_flows_all_done(const struct sim *s);
 /* Describes unfinished flows for a liveness violation. */
 void sim_flows_describe_pending(const struct sim *s, char *buf, size_t len);
 uint64_t sim_flows_digest(const struct sim *s, uint64_t h);
+bool sim_flow_conn_exempt(void *ctx, bool guest_side, const struct vep_conn_info *c);
 
 /* sim_trace.c: recording and strict replay */
 /* True when the value came from the replayed trace; otherwise the caller

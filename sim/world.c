@@ -28,6 +28,8 @@ struct world {
     unsigned irqs;
     unsigned ring_errors; /* the device's error eventfds, accumulated */
     char why[320];        /* world_check's last finding */
+    world_exempt_fn exempt;
+    void *exempt_ctx;
 };
 
 /* ---- construction ----------------------------------------------------------- */
@@ -492,6 +494,17 @@ static const char *no_mirror(struct world *w, const struct conn_set *as,
                 a->fd, a->local_port, (unsigned long long)a->peer_cid, a->peer_port, bs->name);
 }
 
+static bool exempt(const struct world *w, bool guest_side, const struct vep_conn_info *c)
+{
+    return w->exempt != NULL && w->exempt(w->exempt_ctx, guest_side, c);
+}
+
+void world_set_exempt(struct world *w, world_exempt_fn fn, void *ctx)
+{
+    w->exempt = fn;
+    w->exempt_ctx = ctx;
+}
+
 /* Pairs are judged from the guest's live connections; the host's are only
  * checked for having an end, which covers both directions of the mirror. */
 static const char *check_conns(struct world *w, const struct conn_set *gs,
@@ -505,14 +518,14 @@ static const char *check_conns(struct world *w, const struct conn_set *gs,
         const char *why = NULL;
         if (h != NULL)
             why = check_pair(w, gs, g, hs, h, quiet);
-        else if (quiet)
+        else if (quiet && !exempt(w, true, g))
             why = no_mirror(w, gs, g, hs); /* in transit, the other end may not exist yet */
         if (why != NULL)
             return why;
     }
     for (uint32_t i = 0; quiet && i < hs->n; i++) {
         const struct vep_conn_info *h = &hs->c[i];
-        if (is_live(h) && find_mirror(hs, h, gs) == NULL)
+        if (is_live(h) && find_mirror(hs, h, gs) == NULL && !exempt(w, false, h))
             return no_mirror(w, hs, h, gs);
     }
     return NULL;

@@ -93,6 +93,14 @@ bool world_quiescent(const struct world *w);
  *   or queued). */
 const char *world_check(struct world *w);
 
+/* Connections one side may have lost without telling the other: a
+ * TRANSPORT_RESET or a device restart resets the guest's (or the host's)
+ * end locally, as Linux does, leaving the other end half-open until it is
+ * used or closed. world_check does not ask for the mirror of a connection
+ * for which exempt returns true. */
+typedef bool (*world_exempt_fn)(void *ctx, bool guest_side, const struct vep_conn_info *c);
+void world_set_exempt(struct world *w, world_exempt_fn fn, void *ctx);
+
 /* A device reset as the guest drives it (status 0, then the queues set up
  * again and DRIVER_OK): the device stops and resets its connections, the
  * driver reclaims its chains, resets its connections and reposts buffers,

@@ -223,6 +223,8 @@ void vep_rx(struct vep *ep, const struct vsock_hdr *h, const uint8_t *payload, u
             uint64_t now)
 {
     (void)now;
+    if (ep->cfg.observe_rx != NULL)
+        ep->cfg.observe_rx(ep->cfg.observe_ctx, h, payload, len);
     ep->ctr.rx_pkts[h->op < 8 ? h->op : 0]++;
     if (!header_acceptable(ep, h, len))
         return;

@@ -118,6 +118,11 @@ struct vep_cfg {
     uint64_t close_timeout_ns;   /* 0 = 8 s, as Linux */
     uint32_t ephemeral_seed;     /* first ephemeral port is derived from it */
     uint32_t max_sndbuf;         /* payload queued per socket before -EAGAIN; 0 = 1 MiB */
+    /* Called with every packet vep_rx receives, before any check: what
+     * crossed the ring, for traces and statistics. NULL for none. */
+    void (*observe_rx)(void *ctx, const struct vsock_hdr *hdr, const uint8_t *payload,
+                       uint32_t len);
+    void *observe_ctx;
 };
 
 struct vep;
