@@ -210,7 +210,7 @@ static uint32_t runnable_actors(struct sim *s, uint32_t *out)
     if (drv_tx_runnable(s))
         out[n++] = ACT_DRV_TX;
     for (unsigned q = 0; q < VSOCK_VQ_COUNT; q++)
-        if (s->irq_ready & (1u << q))
+        if ((s->irq_ready & (1u << q)) && (q != VSOCK_VQ_RX || s->now >= s->rx_starve_until))
             out[n++] = ACT_DRV_IRQ_RX + q;
     if (!device_stalled(s)) {
         if (s->kick_ready & (1u << VSOCK_VQ_RX))
@@ -228,9 +228,23 @@ static uint32_t runnable_actors(struct sim *s, uint32_t *out)
     return n + apps;
 }
 
+/* The guest's rx handler is what refills rx buffers: holding it back starves
+ * the device of buffers while the interrupt stays pending. */
+static bool starve_rx(struct sim *s)
+{
+    if (!sim_faults_active(s) ||
+        !sim_chance(s, "rx-starve", s->cfg->faults.ppm[FAULT_RX_STARVE]))
+        return false;
+    s->rx_starve_until = s->now + 1 + sim_decide(s, "starve-ns", 5000000);
+    sim_note_fault(s, FAULT_RX_STARVE, NULL);
+    return true;
+}
+
 static void run_driver_irq(struct sim *s, enum vsock_vq q)
 {
     struct vdrv *drv = world_driver(s->w);
+    if (q == VSOCK_VQ_RX && starve_rx(s))
+        return;
     s->irq_ready &= ~(1u << q);
     if (q == VSOCK_VQ_RX)
         vdrv_handle_rx(drv, s->now);
