@@ -25,6 +25,7 @@ struct run_opts {
     uint64_t max_steps;
     uint64_t fault_window_ns;
     uint64_t liveness_ns;
+    bool linux_reply_pause;
 };
 
 int cmd_run(int argc, char **argv);

@@ -108,6 +108,8 @@ static void header_from_opts(const struct run_opts *o, struct trace_header *h)
     trace_header_add_option(h, "fault-window-ms", num);
     snprintf(num, sizeof(num), "%" PRIu64, o->liveness_ns / 1000000);
     trace_header_add_option(h, "liveness-ms", num);
+    if (o->linux_reply_pause)
+        trace_header_add_option(h, "linux-reply-pause", "1");
 }
 
 static int run_with_trace(const struct run_opts *o, const char *path, bool quiet)
@@ -198,6 +200,7 @@ static int opts_from_header(const struct trace_header *h, struct run_opts *o, co
             return -1;
         }
     }
+    o->linux_reply_pause = trace_header_option(h, "linux-reply-pause") != NULL;
     o->max_steps = v[0];
     o->fault_window_ns = v[1] * 1000000ull;
     o->liveness_ns = v[2] * 1000000ull;

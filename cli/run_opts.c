@@ -111,6 +111,10 @@ int parse_run_option(const char *cmd, int argc, char **argv, int *i, struct run_
         o->fault_window_ns = ms * 1000000ull;
         return 1;
     }
+    if (strcmp(a, "--linux-reply-pause") == 0) {
+        o->linux_reply_pause = true;
+        return 1;
+    }
     if (strcmp(a, "--liveness-ms") == 0) {
         if ((v = take_value(cmd, argc, argv, i)) == NULL || number_option(cmd, a, v, 1, &ms) < 0)
             return -1;
@@ -164,6 +168,7 @@ void sim_cfg_from_opts(const struct run_opts *o, struct sim_cfg *cfg)
     cfg->fault_window_ns = o->fault_window_ns;
     cfg->liveness_ns = o->liveness_ns;
     cfg->check_every_step = true;
+    cfg->linux_reply_pause = o->linux_reply_pause;
 }
 
 void replay_command(const struct run_opts *o, char *buf, size_t len)
@@ -186,5 +191,8 @@ void replay_command(const struct run_opts *o, char *buf, size_t len)
         used += (size_t)snprintf(buf + used, len - used, " --fault-window-ms %" PRIu64,
                                  o->fault_window_ns / 1000000);
     if (used < len && o->liveness_ns)
-        snprintf(buf + used, len - used, " --liveness-ms %" PRIu64, o->liveness_ns / 1000000);
+        used += (size_t)snprintf(buf + used, len - used, " --liveness-ms %" PRIu64,
+                                 o->liveness_ns / 1000000);
+    if (used < len && o->linux_reply_pause)
+        snprintf(buf + used, len - used, " --linux-reply-pause");
 }

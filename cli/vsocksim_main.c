@@ -14,7 +14,8 @@ static const struct command commands[] = {
     {"run", cmd_run, "run one simulation and print a summary",
      "usage: vsocksim run [--seed N] [--scenario NAME | --scenario-file FILE]\n"
      "                    [--faults SPEC] [--steps N] [--fault-window-ms MS]\n"
-     "                    [--liveness-ms MS] [--trace FILE] [--quiet]\n"
+     "                    [--liveness-ms MS] [--linux-reply-pause] [--trace FILE]\n"
+     "                    [--quiet]\n"
      "\n"
      "Runs one simulation: our guest driver and our device over split virtqueues,\n"
      "with every choice decided by the seed, and the invariant oracle checked after\n"
@@ -30,6 +31,9 @@ static const struct command commands[] = {
      "  --fault-window-ms MS faults stop at this simulated time (default 2000)\n"
      "  --liveness-ms MS     once faults stop, every flow must end within this\n"
      "                       (default 30000)\n"
+     "  --linux-reply-pause  the guest stops taking rx while a ring's worth of replies\n"
+     "                       waits, as Linux 6.1 does (against vhost's matching rule\n"
+     "                       this can deadlock: try --faults tiny-rings=1)\n"
      "  --trace FILE         record the run (vsocksim replay FILE, vsocksim show FILE)\n"
      "  --quiet              no summary\n"
      "\n"
@@ -50,7 +54,7 @@ static const struct command commands[] = {
     {"sweep", cmd_sweep, "run many seeds and list the failing ones",
      "usage: vsocksim sweep --seeds A-B [--shard I/N] [--scenario NAME | --scenario-file F]\n"
      "                      [--faults SPEC] [--steps N] [--fault-window-ms MS]\n"
-     "                      [--liveness-ms MS]\n"
+     "                      [--liveness-ms MS] [--linux-reply-pause]\n"
      "\n"
      "Runs every seed from A to B (inclusive). --shard I/N takes every N-th seed\n"
      "starting at the I-th (1 <= I <= N), so N machines can split one sweep.\n"

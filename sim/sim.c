@@ -458,6 +458,8 @@ static int build_world(struct sim *s)
         wc.qsize[i] = q;
     wc.guest.ephemeral_seed = (uint32_t)(s->cfg->seed * 0x9e3779b97f4a7c15ull >> 32);
     wc.host.ephemeral_seed = (uint32_t)(s->cfg->seed * 0xc2b2ae3d27d4eb4full >> 32);
+    if (s->cfg->linux_reply_pause)
+        wc.rx_pause_replies = VDRV_RX_PAUSE_LINUX;
     sim_world_observe(s, &wc);
     int err = 0;
     s->w = world_new(&wc, &err);

@@ -112,6 +112,7 @@ struct sim_cfg {
     struct trace_writer *record; /* NULL: no trace */
     struct trace_reader *replay; /* NULL: decisions come from the seed */
     bool check_every_step;     /* the full oracle after every step (default on) */
+    bool linux_reply_pause;    /* the guest pauses rx at a ring's worth of replies, as Linux */
 };
 
 struct sim_stats {
