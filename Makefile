@@ -36,7 +36,7 @@ TESTLIB := $(B)/libvsocksim_test.a
 TESTS := $(patsubst %.c,$(B)/%,$(TEST_SRCS))
 VSOCKSIM := $(B)/vsocksim
 
-.PHONY: all run test test-one deps clean
+.PHONY: all run test test-one deps clean corpus-update
 all: $(VSOCKSIM) $(TESTS)
 
 deps:
@@ -44,7 +44,7 @@ deps:
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(if $(filter %_test.c %_testlib.c,$<),$(ATF_CFLAGS)) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(if $(filter %_test.c %_testlib.c,$<),$(ATF_CFLAGS) -DVSOCKSIM_SRCDIR='"$(CURDIR)"') -MMD -MP -c $< -o $@
 
 $(LIB): $(patsubst %.c,$(B)/%.o,$(LIB_SRCS))
 	@mkdir -p $(dir $@)
@@ -71,6 +71,11 @@ test-one: $(TESTS) $(VSOCKSIM)
 test: deps
 	@$(MAKE) --no-print-directory MODE=release test-one
 	@$(MAKE) --no-print-directory MODE=asan test-one
+
+# Re-records traces/corpus after an intended change of behaviour.
+corpus-update:
+	@$(MAKE) --no-print-directory MODE=release $(VSOCKSIM)
+	ci/corpus-update.sh $(VSOCKSIM)
 
 clean:
 	rm -rf build

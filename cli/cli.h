@@ -51,5 +51,8 @@ void run_opts_init(struct run_opts *o);
 void replay_command(const struct run_opts *o, char *buf, size_t len);
 void sim_cfg_from_opts(const struct run_opts *o, struct sim_cfg *cfg);
 int parse_u64(const char *s, uint64_t *out);
+struct trace_header;
+/* A run's options from a trace's header; -1 after printing what is wrong. */
+int opts_from_header(const struct trace_header *h, struct run_opts *o, const char *path);
 
 #endif

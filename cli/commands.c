@@ -91,25 +91,47 @@ static int exit_for(enum sim_status st)
 
 /* ---- run ---- */
 
-static void header_from_opts(const struct run_opts *o, struct trace_header *h)
+/* One option per fault ("fault-kick-delay 0.2"): a header value holds 64
+ * characters, and a full fault list is longer. */
+static int add_fault_options(const struct sim_faults *f, struct trace_header *h)
+{
+    for (int i = 0; i < FAULT_COUNT; i++) {
+        if (f->ppm[i] == 0)
+            continue;
+        struct sim_faults one;
+        memset(&one, 0, sizeof(one));
+        one.ppm[i] = f->ppm[i];
+        char spec[96], key[48];
+        sim_faults_format(&one, spec, sizeof(spec));
+        snprintf(key, sizeof(key), "fault-%s", sim_fault_name((enum sim_fault)i));
+        if (trace_header_add_option(h, key, strchr(spec, '=') + 1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int header_from_opts(const struct run_opts *o, struct trace_header *h)
 {
     memset(h, 0, sizeof(*h));
     snprintf(h->program, sizeof(h->program), "%s", SIM_VERSION);
     h->seed = o->seed;
     snprintf(h->scenario, sizeof(h->scenario), "%.64s", o->scenario_name);
-    char faults[300], num[32];
-    sim_faults_format(&o->faults, faults, sizeof(faults));
-    trace_header_add_option(h, "faults", faults);
-    if (o->scenario_file[0])
-        trace_header_add_option(h, "scenario-file", o->scenario_file);
+    char num[32];
+    int err = add_fault_options(&o->faults, h);
+    if (err == 0 && o->scenario_file[0])
+        err = trace_header_add_option(h, "scenario-file", o->scenario_file);
     snprintf(num, sizeof(num), "%" PRIu64, o->max_steps);
-    trace_header_add_option(h, "steps", num);
+    if (err == 0)
+        err = trace_header_add_option(h, "steps", num);
     snprintf(num, sizeof(num), "%" PRIu64, o->fault_window_ns / 1000000);
-    trace_header_add_option(h, "fault-window-ms", num);
+    if (err == 0)
+        err = trace_header_add_option(h, "fault-window-ms", num);
     snprintf(num, sizeof(num), "%" PRIu64, o->liveness_ns / 1000000);
-    trace_header_add_option(h, "liveness-ms", num);
-    if (o->linux_reply_pause)
-        trace_header_add_option(h, "linux-reply-pause", "1");
+    if (err == 0)
+        err = trace_header_add_option(h, "liveness-ms", num);
+    if (err == 0 && o->linux_reply_pause)
+        err = trace_header_add_option(h, "linux-reply-pause", "1");
+    return err < 0 ? -1 : 0;
 }
 
 static int run_with_trace(const struct run_opts *o, const char *path, bool quiet)
@@ -124,8 +146,18 @@ static int run_with_trace(const struct run_opts *o, const char *path, bool quiet
             return EXIT_IO;
         }
         struct trace_header h;
-        header_from_opts(o, &h);
+        if (header_from_opts(o, &h) < 0) {
+            fprintf(stderr, "vsocksim run: --trace: the run's options do not fit a trace header "
+                            "(a scenario file path longer than 64 characters?)\n");
+            fclose(tf);
+            return EXIT_USAGE;
+        }
         cfg.record = trace_writer_open(tf, &h);
+        if (cfg.record == NULL) {
+            fprintf(stderr, "vsocksim run: --trace %s: out of memory\n", path);
+            fclose(tf);
+            return EXIT_IO;
+        }
     }
     struct sim_result res;
     double t0 = wall_seconds();
@@ -176,7 +208,28 @@ int cmd_run(int argc, char **argv)
 
 /* ---- replay and show ---- */
 
-static int opts_from_header(const struct trace_header *h, struct run_opts *o, const char *path)
+static int faults_from_header(const struct trace_header *h, struct sim_faults *f, const char *path)
+{
+    memset(f, 0, sizeof(*f));
+    for (unsigned i = 0; i < h->noptions; i++) {
+        const struct trace_option *opt = &h->options[i];
+        if (strncmp(opt->key, "fault-", 6) != 0 || strcmp(opt->key, "fault-window-ms") == 0)
+            continue;
+        char spec[160], err[200];
+        snprintf(spec, sizeof(spec), "%s=%s", opt->key + 6, opt->value);
+        struct sim_faults one;
+        if (sim_faults_parse(spec, &one, err, sizeof(err)) < 0) {
+            fprintf(stderr, "vsocksim replay: %s: header option %s: %s\n", path, opt->key, err);
+            return -1;
+        }
+        for (int k = 0; k < FAULT_COUNT; k++)
+            if (one.ppm[k])
+                f->ppm[k] = one.ppm[k];
+    }
+    return 0;
+}
+
+int opts_from_header(const struct trace_header *h, struct run_opts *o, const char *path)
 {
     run_opts_init(o);
     o->seed = h->seed;
@@ -184,12 +237,8 @@ static int opts_from_header(const struct trace_header *h, struct run_opts *o, co
     const char *sf = trace_header_option(h, "scenario-file");
     if (sf != NULL)
         snprintf(o->scenario_file, sizeof(o->scenario_file), "%s", sf);
-    const char *faults = trace_header_option(h, "faults");
-    char err[200];
-    if (faults == NULL || sim_faults_parse(faults, &o->faults, err, sizeof(err)) < 0) {
-        fprintf(stderr, "vsocksim replay: %s: header option 'faults' missing or invalid\n", path);
+    if (faults_from_header(h, &o->faults, path) < 0)
         return -1;
-    }
     o->faults_given = true;
     const char *keys[3] = {"steps", "fault-window-ms", "liveness-ms"};
     uint64_t v[3] = {0, 0, 0};

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Re-records every trace of traces/corpus from its own header (seed, scenario,
+# faults, options), after an intended change of behaviour. Review the diff.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+vsocksim=${1:-build/cc-release/vsocksim}
+for t in traces/corpus/*.trace; do
+    args=$(awk '
+        $1 == "seed" { printf "--seed %s ", $2 }
+        $1 == "scenario" { sc = $2 }
+        $1 == "option" && $2 == "scenario-file" { file = $3 }
+        $1 == "option" && $2 ~ /^fault-/ && $2 != "fault-window-ms" {
+            f = f (f ? "," : "") substr($2, 7) "=" $3 }
+        $1 == "option" && $2 == "steps" && $3 != "0" { printf "--steps %s ", $3 }
+        $1 == "option" && $2 == "fault-window-ms" && $3 != "0" { printf "--fault-window-ms %s ", $3 }
+        $1 == "option" && $2 == "liveness-ms" && $3 != "0" { printf "--liveness-ms %s ", $3 }
+        $1 == "option" && $2 == "linux-reply-pause" { printf "--linux-reply-pause " }
+        $1 == "begin" { exit }
+        END { printf "%s --faults %s", (file ? "--scenario-file " file : "--scenario " sc), (f ? f : "none") }
+    ' "$t")
+    # shellcheck disable=SC2086
+    "$vsocksim" run $args --trace "$t" --quiet || true
+    echo "re-recorded $t"
+done
