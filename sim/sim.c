@@ -371,7 +371,7 @@ static uint64_t next_event_time(const struct sim *s)
 
 static bool liveness_exceeded(struct sim *s)
 {
-    if (s->now <= s->fault_end + s->cfg->liveness_ns)
+    if (s->now <= s->fault_end + s->cfg->liveness_ns || sim_flows_all_done(s))
         return false;
     char pending[256];
     sim_flows_describe_pending(s, pending, sizeof(pending));
@@ -500,33 +500,37 @@ static void fill_stats(struct sim *s)
     st->digest = sim_flows_digest(s, h);
 }
 
-enum sim_status sim_run(const struct sim_cfg *cfg_in, struct sim_result *res)
+/* Builds the world and the flows; the run then advances by step(). */
+struct sim *sim_open(const struct sim_cfg *cfg, struct sim_result *res)
 {
-    struct sim_cfg cfg = *cfg_in;
-    resolve_cfg(&cfg);
     memset(res, 0, sizeof(*res));
     struct sim *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         res->status = SIM_ERROR;
         snprintf(res->invariant, sizeof(res->invariant), "error");
         snprintf(res->message, sizeof(res->message), "out of memory");
-        return SIM_ERROR;
+        return NULL;
     }
-    s->cfg = &cfg;
+    s->cfg_copy = *cfg;
+    resolve_cfg(&s->cfg_copy);
+    s->cfg = &s->cfg_copy;
     s->res = res;
-    s->fault_end = cfg.fault_window_ns;
-    prng_seed(&s->rng, cfg.seed);
-
+    s->fault_end = s->cfg->fault_window_ns;
+    prng_seed(&s->rng, s->cfg->seed);
     int err = build_world(s);
     if (err < 0)
         sim_fail(s, SIM_ERROR, "error", "building the world: %s", strerror(-err));
     else if (sim_flows_init(s) < 0)
         sim_fail(s, SIM_ERROR, "error", "out of memory for flows");
-    while (!s->stopped && step(s))
-        ;
-    if (!s->stopped)
+    return s;
+}
+
+enum sim_status sim_close(struct sim *s, bool final_checks)
+{
+    struct sim_result *res = s->res;
+    if (final_checks && !s->stopped)
         end_checks(s);
-    if (!s->stopped)
+    if (!s->stopped && s->w != NULL)
         check_world(s);
     if (s->w != NULL)
         fill_stats(s);
@@ -536,4 +540,51 @@ enum sim_status sim_run(const struct sim_cfg *cfg_in, struct sim_result *res)
     world_free(s->w);
     free(s);
     return res->status;
+}
+
+bool sim_run_until(struct sim *s, bool (*cond)(void *ctx), void *ctx, uint64_t deadline_ns)
+{
+    for (;;) {
+        if (cond != NULL && cond(ctx))
+            return true;
+        if (s->stopped || s->now >= deadline_ns)
+            return false;
+        uint64_t steps = s->res->stats.steps;
+        bool more = step(s);
+        if (s->stopped)
+            return false;
+        if (!more || (s->res->stats.steps == steps && s->now > deadline_ns)) {
+            /* nothing will happen before the deadline: time simply passes */
+            if (cond != NULL && cond(ctx))
+                return true;
+            if (s->now < deadline_ns)
+                s->now = deadline_ns;
+            return false;
+        }
+    }
+}
+
+uint64_t sim_now(const struct sim *s)
+{
+    return s->now;
+}
+
+struct world *sim_world(struct sim *s)
+{
+    return s->w;
+}
+
+bool sim_stopped(const struct sim *s)
+{
+    return s->stopped;
+}
+
+enum sim_status sim_run(const struct sim_cfg *cfg, struct sim_result *res)
+{
+    struct sim *s = sim_open(cfg, res);
+    if (s == NULL)
+        return res->status;
+    while (!s->stopped && step(s))
+        ;
+    return sim_close(s, true);
 }

@@ -144,6 +144,25 @@ struct sim_result {
 
 /* Runs one simulation. Returns the status (also in res). */
 enum sim_status sim_run(const struct sim_cfg *cfg, struct sim_result *res);
+
+/* The same scheduler stepped by a caller, as the conformance cases use it: a
+ * scenario with no flows leaves the sockets to the caller, who acts between
+ * waits. res must outlive the simulation. NULL only when out of memory
+ * (res says so). */
+struct sim;
+struct world;
+struct sim *sim_open(const struct sim_cfg *cfg, struct sim_result *res);
+/* Steps the scheduler (the oracle after every step) until cond(ctx) holds
+ * (true) or simulated time reaches deadline_ns, a violation stops the run,
+ * or nothing is left to happen before the deadline (false; time moves to
+ * the deadline). */
+bool sim_run_until(struct sim *s, bool (*cond)(void *ctx), void *ctx, uint64_t deadline_ns);
+uint64_t sim_now(const struct sim *s);
+struct world *sim_world(struct sim *s);
+bool sim_stopped(const struct sim *s);
+/* Final oracle (and with final_checks, no socket may remain), statistics,
+ * the trace's end record; frees the simulation. */
+enum sim_status sim_close(struct sim *s, bool final_checks);
 const char *sim_status_name(enum sim_status s);
 
 #endif

@@ -57,7 +57,8 @@ struct flow {
 };
 
 struct sim {
-    const struct sim_cfg *cfg;
+    const struct sim_cfg *cfg; /* points at cfg_copy */
+    struct sim_cfg cfg_copy;
     struct sim_result *res;
     struct prng rng;
     struct world *w;
