@@ -6,9 +6,11 @@ CC ?= cc
 MODE ?= release
 
 CCNAME := $(notdir $(firstword $(CC)))
-B := build/$(CCNAME)-$(MODE)
+# BUILD_PREFIX keeps parallel builds of one tree apart (BUILD_PREFIX=mine-).
+BUILD_PREFIX ?=
+B := build/$(BUILD_PREFIX)$(CCNAME)-$(MODE)
 
-MODULES := ring transport driver device sim traces conformance cli
+MODULES := ring transport driver device sim traces conformance cli vhostuser fuzz bench
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wformat=2 -Wvla
@@ -79,5 +81,8 @@ corpus-update:
 
 clean:
 	rm -rf build
+
+# Each area's own targets (kernel image, fuzzing, benchmarks, ...).
+-include $(sort $(wildcard mk/*.mk))
 
 -include $(shell find build -name '*.d' 2>/dev/null)

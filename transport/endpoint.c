@@ -377,6 +377,20 @@ bool vep_tx_peek(const struct vep *ep, struct vep_tx *out)
     return true;
 }
 
+int vep_tx_inject(struct vep *ep, const struct vsock_hdr *hdr, const uint8_t *payload,
+                  uint32_t len)
+{
+    if (ep->tx_injected >= ep->cfg.max_replies)
+        return -ENOBUFS;
+    struct vep_pkt *p = pkt_new(hdr, payload, len);
+    if (p == NULL)
+        return -ENOMEM;
+    p->injected = true;
+    ep->tx_injected++;
+    pktq_push(&ep->txq, p);
+    return 0;
+}
+
 void vep_tx_advance(struct vep *ep, uint32_t n)
 {
     struct vep_pkt *p = ep->txq.head;
@@ -388,6 +402,8 @@ void vep_tx_advance(struct vep *ep, uint32_t n)
     pktq_pop(&ep->txq);
     if (p->reply)
         ep->tx_replies--;
+    if (p->injected)
+        ep->tx_injected--;
     if (p->sock != VEP_NONE)
         ep->socks[p->sock].tx_queued -= p->len;
     ep->ctr.tx_pkts[p->hdr.op < 8 ? p->hdr.op : 0]++;
@@ -414,7 +430,7 @@ void ep_cancel_tx(struct vep *ep, struct vep_sock *s)
     while (*link != NULL) {
         struct vep_pkt *p = *link;
         bool mine = p->hdr.src_port == s->local_port && p->hdr.dst_port == s->peer_port &&
-                    p->hdr.dst_cid == s->peer_cid && p->off == 0;
+                    p->hdr.dst_cid == s->peer_cid && p->off == 0 && !p->injected;
         if (!mine) {
             prev = p;
             link = &p->next;

@@ -23,6 +23,7 @@ struct vep_pkt {
     uint32_t off; /* rx: bytes already read; tx: bytes already sent */
     uint32_t len; /* payload bytes */
     bool reply;
+    bool injected;
     int sock;     /* tx: the socket whose sndbuf it counts against, or VEP_NONE */
     uint8_t data[];
 };
@@ -85,6 +86,9 @@ struct vep {
     uint32_t tx_replies;
     uint32_t next_ephemeral;
     struct vep_counters ctr;
+    vep_intercept_fn intercept;
+    void *intercept_ctx;
+    uint32_t tx_injected; /* crafted packets waiting */
 };
 
 #endif

@@ -226,6 +226,10 @@ void vep_rx(struct vep *ep, const struct vsock_hdr *h, const uint8_t *payload, u
     if (ep->cfg.observe_rx != NULL)
         ep->cfg.observe_rx(ep->cfg.observe_ctx, h, payload, len);
     ep->ctr.rx_pkts[h->op < 8 ? h->op : 0]++;
+    if (ep->intercept != NULL) {
+        ep->intercept(ep->intercept_ctx, h, payload, len);
+        return;
+    }
     if (!header_acceptable(ep, h, len))
         return;
     struct vep_sock *s = ep_lookup_rx(ep, h->dst_port, h->src_cid, h->src_port);
@@ -258,4 +262,10 @@ void vep_rx(struct vep *ep, const struct vsock_hdr *h, const uint8_t *payload, u
         reply_rst(ep, h, VEP_DROP_NO_SOCKET);
         return;
     }
+}
+
+void vep_set_rx_intercept(struct vep *ep, vep_intercept_fn fn, void *ctx)
+{
+    ep->intercept = fn;
+    ep->intercept_ctx = ctx;
 }

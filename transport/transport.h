@@ -201,6 +201,17 @@ void vep_rx(struct vep *ep, const struct vsock_hdr *hdr, const uint8_t *payload,
 /* A packet too short to hold a header (counted as VEP_DROP_SHORT). */
 void vep_rx_runt(struct vep *ep);
 
+/* Raw access, for conformance cases that speak packets themselves: while an
+ * intercept is set, every packet vep_rx receives goes to it (after the
+ * observer) instead of to the sockets. NULL restores normal delivery. */
+typedef void (*vep_intercept_fn)(void *ctx, const struct vsock_hdr *hdr, const uint8_t *payload,
+                                 uint32_t len);
+void vep_set_rx_intercept(struct vep *ep, vep_intercept_fn fn, void *ctx);
+/* Queues a crafted packet for sending exactly as given (hdr.len is taken
+ * from len): -ENOBUFS when max_replies crafted packets already wait. */
+int vep_tx_inject(struct vep *ep, const struct vsock_hdr *hdr, const uint8_t *payload,
+                  uint32_t len);
+
 /* The next packet to send: header and the payload bytes not yet sent. The
  * header's len is the remaining payload. false when the queue is empty. */
 struct vep_tx {
