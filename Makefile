@@ -30,8 +30,11 @@ ATF_LIBS = $(shell pkg-config --libs atf-c 2>/dev/null)
 ALL_SRCS := $(wildcard $(addsuffix /*.c,$(MODULES)))
 TEST_SRCS := $(filter %_test.c,$(ALL_SRCS))
 TESTLIB_SRCS := $(filter %_testlib.c,$(ALL_SRCS))
-MAIN_SRCS := $(filter %_main.c,$(ALL_SRCS))
-LIB_SRCS := $(filter-out $(TEST_SRCS) $(TESTLIB_SRCS) $(MAIN_SRCS),$(ALL_SRCS))
+MAIN_SRCS := cli/vsocksim_main.c
+# Other programs (*_prog.c: fuzz harnesses, benchmarks, the in-guest runner)
+# are built by their mk/ fragments and stay out of the library.
+PROG_SRCS := $(filter %_prog.c,$(ALL_SRCS))
+LIB_SRCS := $(filter-out $(TEST_SRCS) $(TESTLIB_SRCS) %_main.c $(PROG_SRCS),$(ALL_SRCS))
 
 LIB := $(B)/libvsocksim.a
 TESTLIB := $(B)/libvsocksim_test.a
