@@ -53,13 +53,26 @@ uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 
 /* ---- decisions and failures ---- */
 
+/* A fuzzer's bytes as decisions: just enough bytes for the range, so every
+ * byte of the input steers something. */
+static uint32_t decide_from_bytes(struct sim *s, uint32_t n)
+{
+    uint32_t v = 0, shift = 0;
+    for (uint64_t range = n - 1; range != 0; range >>= 8, shift += 8) {
+        if (s->byte_pos < s->cfg->decision_len)
+            v |= (uint32_t)s->cfg->decision_bytes[s->byte_pos++] << shift;
+    }
+    return v % n;
+}
+
 uint32_t sim_decide(struct sim *s, const char *kind, uint32_t n)
 {
     if (n <= 1 || s->stopped)
         return 0;
     uint32_t v;
     if (!sim_trace_decision(s, kind, n, &v)) {
-        v = (uint32_t)prng_below(&s->rng, n);
+        v = s->cfg->decision_bytes != NULL ? decide_from_bytes(s, n)
+                                           : (uint32_t)prng_below(&s->rng, n);
         sim_trace_record_value(s, kind, n, v);
     }
     s->res->stats.decisions++;

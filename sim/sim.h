@@ -113,6 +113,11 @@ struct sim_cfg {
     struct trace_reader *replay; /* NULL: decisions come from the seed */
     bool check_every_step;     /* the full oracle after every step (default on) */
     bool linux_reply_pause;    /* the guest pauses rx at a ring's worth of replies, as Linux */
+    /* Decisions from these bytes instead of the PRNG (a fuzzer's input):
+     * each decision takes as many bytes as its range needs, little-endian,
+     * modulo the range; past the end every decision is 0. */
+    const uint8_t *decision_bytes;
+    size_t decision_len;
 };
 
 struct sim_stats {

@@ -61,6 +61,7 @@ struct sim {
     struct sim_cfg cfg_copy;
     struct sim_result *res;
     struct prng rng;
+    size_t byte_pos; /* next byte of cfg->decision_bytes */
     struct world *w;
     struct vep *g;  /* guest sockets */
     struct vep *h;  /* host sockets */
