@@ -17,11 +17,16 @@
 #define BACKLOG 4
 #define SEQ_OFFSET(msg) ((uint64_t)(msg) << 20)
 
+/* Every flow and direction has its own byte sequence, so bytes delivered to
+ * the wrong connection, or reflected, fail the check as surely as lost or
+ * reordered ones: the salt is mixed into every bit of each byte. */
 static uint8_t content(uint32_t flow, bool c2s, uint64_t off)
 {
-    uint64_t x = (off + 1) * 0x9e3779b97f4a7c15ull ^ ((uint64_t)(flow * 2u + c2s) << 40);
+    uint64_t x = (off + 1) * 0x9e3779b97f4a7c15ull + (uint64_t)(flow * 2u + c2s + 1) * 0xc2b2ae3d27d4eb4full;
     x ^= x >> 29;
-    return (uint8_t)(x ^ (x >> 32));
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 32;
+    return (uint8_t)x;
 }
 
 static void fill(uint8_t *buf, size_t n, uint32_t flow, bool c2s, uint64_t off)
@@ -37,6 +42,43 @@ static size_t first_mismatch(const uint8_t *buf, size_t n, uint32_t flow, bool c
         if (buf[i] != content(flow, c2s, off + i))
             return i;
     return n;
+}
+
+/* The same for a stream flow, against its pattern where it reaches. */
+static size_t stream_mismatch(const struct flow *f, const uint8_t *buf, size_t n, uint64_t off)
+{
+    if (f->pattern == NULL || off > f->total || n > f->total - off)
+        return first_mismatch(buf, n, f->id, true, off);
+    if (memcmp(buf, f->pattern + off, n) == 0)
+        return n;
+    size_t i = 0;
+    while (buf[i] == f->pattern[off + i])
+        i++;
+    return i;
+}
+
+/* ---- the active flows, in index order (the order actors are listed in) ---- */
+
+static void active_add(struct sim *s, uint32_t id)
+{
+    uint32_t k = s->nactive;
+    while (k > 0 && s->active[k - 1] > id) {
+        s->active[k] = s->active[k - 1];
+        k--;
+    }
+    s->active[k] = id;
+    s->nactive++;
+}
+
+static void active_remove(struct sim *s, uint32_t id)
+{
+    uint32_t k = 0;
+    while (k < s->nactive && s->active[k] != id)
+        k++;
+    if (k == s->nactive)
+        return;
+    memmove(&s->active[k], &s->active[k + 1], (s->nactive - k - 1) * sizeof(*s->active));
+    s->nactive--;
 }
 
 static struct vep *side_ep(struct sim *s, const struct flow_side *sd)
@@ -65,8 +107,10 @@ int sim_flows_init(struct sim *s)
     for (uint32_t g = 0; g < sc->ngroups; g++)
         n += sc->group[g].count;
     s->flows = calloc(n ? n : 1, sizeof(*s->flows));
+    s->active = calloc(n ? n : 1, sizeof(*s->active));
+    s->nactive = 0;
     s->scratch = malloc(4u << 18);
-    if (s->flows == NULL || s->scratch == NULL)
+    if (s->flows == NULL || s->active == NULL || s->scratch == NULL)
         return -1;
     uint32_t id = 0;
     for (uint32_t g = 0; g < sc->ngroups; g++) {
@@ -91,13 +135,16 @@ int sim_flows_init(struct sim *s)
 
 void sim_flows_free(struct sim *s)
 {
-    for (uint32_t i = 0; i < s->nflows; i++) {
+    for (uint32_t i = 0; i < s->nflows && s->flows != NULL; i++) {
         free(s->flows[i].msg_len);
         free(s->flows[i].msg_eor);
+        free(s->flows[i].pattern);
     }
     free(s->flows);
+    free(s->active);
     free(s->scratch);
     s->flows = NULL;
+    s->active = NULL;
     s->scratch = NULL;
 }
 
@@ -166,9 +213,9 @@ static bool client_is_guest(struct sim *s, enum flow_client c)
 
 static bool port_taken(const struct sim *s, uint32_t group, uint32_t port)
 {
-    for (uint32_t i = 0; i < s->nflows; i++) {
-        const struct flow *o = &s->flows[i];
-        if (o->group == group && o->st == FLOW_ACTIVE && o->port == port)
+    for (uint32_t k = 0; k < s->nactive; k++) {
+        const struct flow *o = &s->flows[s->active[k]];
+        if (o->group == group && o->port == port)
             return true;
     }
     return false;
@@ -194,6 +241,7 @@ static void activate(struct sim *s, struct flow *f)
     const struct flow_group *grp = &s->cfg->scenario.group[f->group];
     f->port = pick_port(s, f);
     f->st = FLOW_ACTIVE;
+    active_add(s, f->id);
     f->disrupted = sim_reset_in_flight(s);
     f->cl.guest = client_is_guest(s, grp->client);
     f->sv.guest = !f->cl.guest;
@@ -204,6 +252,15 @@ static void activate(struct sim *s, struct flow *f)
             sim_fail(s, SIM_ERROR, "error", "out of memory for flow %" PRIu32, f->id);
             return;
         }
+    } else {
+        /* Both ends of a stream flow send and check the c2s pattern (the
+         * echo server sends back what it read): made once, here. */
+        f->pattern = malloc(f->total ? f->total : 1);
+        if (f->pattern == NULL) {
+            sim_fail(s, SIM_ERROR, "error", "out of memory for flow %" PRIu32, f->id);
+            return;
+        }
+        fill(f->pattern, f->total, f->id, true, 0);
     }
     s->group_active[f->group]++;
     start_server(s, f);
@@ -241,6 +298,9 @@ static void finish_if_closed(struct sim *s, struct flow *f)
     if (f->st != FLOW_ACTIVE || f->cl.st != SIDE_CLOSED || f->sv.st != SIDE_CLOSED)
         return;
     f->st = FLOW_DONE;
+    active_remove(s, f->id);
+    free(f->pattern);
+    f->pattern = NULL;
     s->flows_done++;
     if (f->aborted)
         s->res->stats.flows_disrupted++;
@@ -258,6 +318,25 @@ static void abort_flow(struct sim *s, struct flow *f)
     close_side(s, &f->cl);
     close_side(s, &f->sv);
     finish_if_closed(s, f);
+}
+
+/* A connection this side lost without a packet (a TRANSPORT_RESET its
+ * endpoint handled) ends silently when closed or aborted: the other side
+ * would wait for ever, so the disrupted flow ends on both sides. Asked
+ * before the side closes its socket. */
+static bool lost_silently(struct sim *s, const struct flow *f, const struct flow_side *sd)
+{
+    return f->disrupted && sd->fd >= 0 &&
+           vep_sock_state(side_ep(s, sd), sd->fd) == VEP_SS_UNCONNECTED;
+}
+
+/* Closes a finished side; a silently lost connection ends the flow. */
+static void close_finished_side(struct sim *s, struct flow *f, struct flow_side *sd)
+{
+    bool lost = lost_silently(s, f, sd);
+    close_side(s, sd);
+    if (lost)
+        abort_flow(s, f);
 }
 
 static void flow_error(struct sim *s, struct flow *f, const struct flow_side *sd, const char *op,
@@ -319,10 +398,9 @@ static bool side_runnable(const struct sim *s, const struct flow *f, bool client
 uint32_t sim_flows_runnable(struct sim *s, uint32_t *out, uint32_t max)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < s->nflows && n + 2 <= max; i++) {
+    for (uint32_t k = 0; k < s->nactive && n + 2 <= max; k++) {
+        uint32_t i = s->active[k];
         const struct flow *f = &s->flows[i];
-        if (f->st != FLOW_ACTIVE)
-            continue;
         if (side_runnable(s, f, true))
             out[n++] = i * 2;
         if (side_runnable(s, f, false))
@@ -334,10 +412,8 @@ uint32_t sim_flows_runnable(struct sim *s, uint32_t *out, uint32_t max)
 uint64_t sim_flows_next_wake(const struct sim *s)
 {
     uint64_t t = UINT64_MAX;
-    for (uint32_t i = 0; i < s->nflows; i++) {
-        const struct flow *f = &s->flows[i];
-        if (f->st != FLOW_ACTIVE)
-            continue;
+    for (uint32_t k = 0; k < s->nactive; k++) {
+        const struct flow *f = &s->flows[s->active[k]];
         if (f->cl.stall_until > s->now && f->cl.stall_until < t)
             t = f->cl.stall_until;
         if (f->sv.stall_until > s->now && f->sv.stall_until < t)
@@ -382,8 +458,7 @@ static void send_stream(struct sim *s, struct flow *f, bool client)
     uint32_t room = (uint32_t)(limit - off < SEND_CHUNK_MAX ? limit - off : SEND_CHUNK_MAX);
     uint32_t n = 1 + sim_decide(s, "send-size", room);
     /* An echo server sends back exactly what it read: the c2s pattern. */
-    fill(s->scratch, n, f->id, true, off);
-    int64_t r = vep_send(side_ep(s, sd), sd->fd, s->scratch, n, 0);
+    int64_t r = vep_send(side_ep(s, sd), sd->fd, f->pattern + off, n, 0);
     if (r == -EAGAIN)
         return;
     if (r <= 0) {
@@ -440,7 +515,7 @@ static void recv_stream(struct sim *s, struct flow *f, bool client)
     }
     uint64_t *rcvd = client ? &f->s2c_rcvd : &f->c2s_rcvd;
     uint64_t expect_max = client ? f->s2c_sent : f->c2s_sent;
-    size_t bad = first_mismatch(s->scratch, (size_t)r, f->id, true, *rcvd);
+    size_t bad = stream_mismatch(f, s->scratch, (size_t)r, *rcvd);
     if (bad < (size_t)r || *rcvd + (uint64_t)r > expect_max) {
         sim_violation(s, "stream-data",
                       "flow %" PRIu32 " (%s, port %" PRIu32 "): %s received a wrong byte at offset "
@@ -537,9 +612,12 @@ static void maybe_fault_side(struct sim *s, struct flow *f, struct flow_side *sd
         sim_chance(s, "peer-reset", s->cfg->faults.ppm[FAULT_PEER_RESET])) {
         sim_note_fault(s, FAULT_PEER_RESET, side_name(sd));
         f->disrupted = true;
+        bool lost = lost_silently(s, f, sd); /* then no RST goes out */
         vep_abort(side_ep(s, sd), sd->fd, s->now);
         sd->fd = -1;
         close_side(s, sd);
+        if (lost)
+            abort_flow(s, f);
     }
 }
 
@@ -551,7 +629,7 @@ static void run_open(struct sim *s, struct flow *f, bool client)
         if (client && !f->cl.sent_eof && f->kind != FLOW_ECHO && !f->cl.got_eof)
             end_writing(s, f);
         else
-            close_side(s, sd);
+            close_finished_side(s, f, sd);
         return;
     }
     bool w = wants_write(f, client) && (ev & VEP_POLLOUT);
@@ -656,14 +734,23 @@ uint64_t sim_flows_digest(const struct sim *s, uint64_t h)
 bool sim_flow_conn_exempt(void *ctx, bool guest_side, const struct vep_conn_info *c)
 {
     const struct sim *s = ctx;
-    for (uint32_t i = 0; i < s->nflows; i++) {
-        const struct flow *f = &s->flows[i];
-        if (f->st != FLOW_ACTIVE || !f->disrupted)
+    for (uint32_t k = 0; k < s->nactive; k++) {
+        const struct flow *f = &s->flows[s->active[k]];
+        if (!f->disrupted)
             continue;
         if (f->cl.guest == guest_side && f->cl.fd == c->fd)
             return true;
         /* the server's end, accepted or still in the listener's queue */
         if (f->sv.guest == guest_side && c->local_port == f->port)
+            return true;
+    }
+    /* A socket its application closed lingers until the peer's RST or the
+     * close timeout; if the peer lost the connection silently (a disrupted
+     * flow), the RST never comes and it lingers alone, done flow or not. */
+    for (uint32_t i = 0; c->released && i < s->nflows; i++) {
+        const struct flow *f = &s->flows[i];
+        if (f->disrupted && f->st != FLOW_PENDING && f->cl.guest == guest_side &&
+            c->peer_port == f->port)
             return true;
     }
     return false;
