@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# The guest target's interop test: the real Linux virtio-vsock guest driver
+# (virtio-pci, in a QEMU/TCG guest) against our device served by
+# `vsocksim vhost-user`, with socat on both ends.
+#
+# Usage: vhostuser/guest/check-guest.sh VSOCKSIM IMAGE_DIR OUT_DIR [BYTES] [TIMEOUT]
+#   IMAGE_DIR  made by ci/guest-image.sh (vmlinuz, initramfs.cpio) with socat
+#              in its payload; our /init (init.sh beside this script) is
+#              appended as a second cpio and replaces the image's.
+#   OUT_DIR    gets console.log, backend.log, qemu.out and the data files.
+# The backend listens first; QEMU connects with shared memfd memory. The host
+# side is the Unix-socket convention: a socat listener at PREFIX_5000 takes
+# the guest's 5000 connection; a host socat connects to PREFIX, writes
+# "CONNECT 5001", expects "OK <port>" and sends. Both directions are checked
+# by sha256. Every process started here is ended by its PID.
+# Exit status 0 passed, 1 failed (the logs' tails are printed).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+vsocksim=$(realpath "${1:?usage: check-guest.sh VSOCKSIM IMAGE_DIR OUT_DIR [BYTES] [TIMEOUT]}")
+img=$(realpath "${2:?image dir}")
+out=${3:?out dir}
+bytes=${4:-2097152}
+limit=${5:-300}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+rm -f "$out"/*.log "$out"/*.bin "$out"/*.sock "$out"/vsock* "$out"/qemu.out "$out"/h2g.reply
+
+for f in vmlinuz initramfs.cpio; do
+    [ -f "$img/$f" ] || { echo "check-guest: $img/$f missing (make vu-guest-image)" >&2; exit 1; }
+done
+for t in socat qemu-system-x86_64 cpio; do
+    command -v $t >/dev/null || { echo "check-guest: $t missing" >&2; exit 1; }
+done
+
+pids=()  # started here and not yet reaped
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+}
+reap() { # waits for one of ours and forgets it; its status in $?
+    local p=$1 rc keep=()
+    wait "$p"; rc=$?
+    for q in "${pids[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
+    pids=("${keep[@]}")
+    return $rc
+}
+trap cleanup EXIT
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+t_start=$(ms)
+since() { local d=$(( $(ms) - t_start )); printf '%d.%03d' $((d / 1000)) $((d % 1000)); }
+fail() {
+    echo "check-guest: FAILED: $*" >&2
+    for f in backend.log console.log qemu.out; do
+        echo "---- tail of $out/$f ----" >&2
+        tail -n 25 "$out/$f" 2>/dev/null | tr -d '\r' >&2
+    done
+    exit 1
+}
+wait_for() { # file-exists or console pattern, with a deadline in seconds
+    local what=$1 secs=$2 end=$(( $(date +%s) + $2 ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        case "$what" in
+            /*) [ -S "$what" ] && return 0 ;;
+            *) [ -f "$out/console.log" ] && tr -d '\r' <"$out/console.log" | grep -aq "$what" && return 0 ;;
+        esac
+        sleep 0.1
+    done
+    return 1
+}
+
+# Our /init over the image's.
+ov=$(mktemp -d)
+mkdir -p "$ov"
+cp "$here/init.sh" "$ov/init"
+chmod 755 "$ov/init"
+(cd "$ov" && echo init | cpio -o -H newc --quiet -R 0:0) >"$out/overlay.cpio"
+rm -rf "$ov"
+cat "$img/initramfs.cpio" "$out/overlay.cpio" >"$out/initrd.cpio"
+
+# 1. The backend listens first.
+"$vsocksim" vhost-user --socket "$out/vhost.sock" --cid 3 --uds-path "$out/vsock" \
+    --max-connections 1 2>"$out/backend.log" &
+pids+=($!)
+bpid=$!
+wait_for "$out/vhost.sock" 10 || fail "the backend did not listen"
+
+# 2. The host listener for the guest's connection to port 5000.
+timeout "$limit" socat -u UNIX-LISTEN:"$out/vsock_5000" CREATE:"$out/g2h.bin" &
+pids+=($!)
+lpid=$!
+wait_for "$out/vsock_5000" 10 || fail "socat did not listen at vsock_5000"
+
+# 3. QEMU, with the guest's memory shared with the backend.
+timeout --kill-after=5 "$limit" qemu-system-x86_64 \
+    -accel tcg -m 512 -smp 2 -nodefaults -display none -no-reboot \
+    -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
+    -chardev socket,id=c0,path="$out/vhost.sock" -device vhost-user-vsock-pci,chardev=c0 \
+    -kernel "$img/vmlinuz" -initrd "$out/initrd.cpio" \
+    -append "console=ttyS0 panic=-1 loglevel=4 vsocksim.guest=1 vsocksim.bytes=$bytes" \
+    -serial "file:$out/console.log" </dev/null >"$out/qemu.out" 2>&1 &
+pids+=($!)
+qpid=$!
+echo "check-guest: backend, host listener and QEMU started ($(since) s)"
+
+# 4. Guest -> host.
+wait_for "G2H-SENT" "$limit" || fail "the guest never finished sending"
+echo "check-guest: guest -> host sent ($(since) s): $(tr -d '\r' <"$out/console.log" | grep -a G2H-SENT)"
+reap "$lpid"
+lrc=$?
+
+# 5. Host -> guest, through PREFIX and CONNECT.
+wait_for "H2G-LISTENING" 60 || fail "the guest did not listen on 5001"
+head -c "$bytes" /dev/urandom >"$out/h2g.bin"
+t_h2g=$(ms)
+ok=
+for i in 1 2 3 4 5; do
+    (printf 'CONNECT 5001\n'; cat "$out/h2g.bin") |
+        timeout 120 socat -t 30 - UNIX-CONNECT:"$out/vsock" >"$out/h2g.reply" 2>>"$out/socat.log"
+    if head -n1 "$out/h2g.reply" | grep -q '^OK [0-9]*$'; then ok=1; break; fi
+    sleep 1
+done
+[ -n "$ok" ] || fail "CONNECT 5001 was never answered with OK"
+h2g_ms=$(( $(ms) - t_h2g ))
+
+reap "$qpid"
+qrc=$?
+[ $qrc -eq 124 ] || [ $qrc -eq 137 ] && fail "QEMU timed out after $limit s"
+wait_for "VU-GUEST-DONE" 5 || fail "the guest did not finish"
+
+# 6. Checksums.
+con=$(tr -d '\r' <"$out/console.log")
+g_sha=$(grep -a 'G2H-SHA' <<<"$con" | awk '{print $3}')
+h_sha=$(sha256sum "$out/g2h.bin" 2>/dev/null | cut -d' ' -f1)
+g2h_n=$(stat -c %s "$out/g2h.bin" 2>/dev/null || echo 0)
+gh_sha=$(grep -a 'H2G-SHA' <<<"$con" | awk '{print $3}')
+hh_sha=$(sha256sum "$out/h2g.bin" | cut -d' ' -f1)
+echo "check-guest: guest -> host $g2h_n bytes: guest sha256 $g_sha, host $h_sha (listener rc $lrc)"
+echo "check-guest: host -> guest $bytes bytes in $h2g_ms ms: host sha256 $hh_sha, guest $gh_sha ($(head -n1 "$out/h2g.reply"))"
+grep -aE 'device started|front end' "$out/backend.log" | head -n 4 | sed 's/^/check-guest:   backend /'
+[ "$g_sha" = "$h_sha" ] && [ "$g2h_n" = "$bytes" ] || fail "guest -> host data differs"
+[ "$gh_sha" = "$hh_sha" ] || fail "host -> guest data differs"
+for i in $(seq 1 50); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.1; done
+kill "$bpid" 2>/dev/null # it exits by itself once QEMU has gone (--max-connections 1)
+reap "$bpid"
+echo "check-guest: passed ($(since) s wall; guest $(grep -a VU-GUEST-DONE <<<"$con" | sed 's/.*uptime=//') s uptime)"
