@@ -15,6 +15,9 @@
  *
  * Sockets: conf_* calls mirror the BSD socket calls and return what they
  * return, errors as negative errno values (-ECONNRESET), on either side.
+ *
+ * Targets plug in through conformance/conf_target.h (an ops table registered
+ * by name); cases are written with conformance/conf_case.h.
  */
 #ifndef VSOCKSIM_CONF_H
 #define VSOCKSIM_CONF_H
@@ -32,6 +35,8 @@ enum conf_side { CONF_GUEST, CONF_HOST };
 #define CONF_KERNEL 2u
 #define CONF_GUEST_TARGET 4u
 #define CONF_ALL (CONF_SIM | CONF_KERNEL | CONF_GUEST_TARGET)
+/* Cases that speak packets for the guest need our driver under the device. */
+#define CONF_RAW_TARGETS (CONF_SIM | CONF_KERNEL)
 
 /* What a target can do; a case needing one that is missing is skipped with
  * the reason, never passed. */
@@ -40,6 +45,8 @@ enum conf_side { CONF_GUEST, CONF_HOST };
 #define CONF_CAP_RESET 4u      /* inject TRANSPORT_RESET */
 #define CONF_CAP_COUNTERS 8u   /* the device's and driver's drop counters */
 #define CONF_CAP_CONFIG 16u    /* choose queue sizes, buffer sizes, features */
+#define CONF_CAP_RAW_HOST 32u  /* the case speaks for the host: raw packets to the guest */
+#define CONF_CAP_RING_INSPECT 64u /* read ring layout and indices; check memory after a chain */
 
 struct conf;
 
@@ -52,15 +59,37 @@ struct conf_opts {
     uint32_t host_buf_alloc; /* host sockets' buf_alloc; 0 = 256 KiB */
 };
 
-/* ---- the target ---- */
+/* ---- opening and closing a target ---- */
+
+/* Whether the named target can run here at all; false with the reason (the
+ * kernel target outside its guest image, an unknown name). Cases are then
+ * skipped, not failed, unless the name is unknown (*known false). */
+bool conf_target_available(const char *target, bool *known, char *why, size_t whylen);
+/* Opens a fresh instance of the target: NULL with the reason. */
+struct conf *conf_open(const char *target, const struct conf_opts *o, char *why, size_t whylen);
+/* Closes it; true when the target stayed healthy (sim: the oracle found no
+ * violation during the case), false with the reason. c is freed either way. */
+bool conf_close(struct conf *c, char *why, size_t whylen);
 
 const char *conf_target_name(const struct conf *c); /* "sim", "kernel", "guest" */
 unsigned conf_target_mask(const struct conf *c);
 unsigned conf_caps(const struct conf *c);
+/* The opts the target was opened with (the seed above all). */
+const struct conf_opts *conf_options(const struct conf *c);
 uint64_t conf_guest_cid(const struct conf *c);
 uint64_t conf_host_cid(const struct conf *c); /* 2 */
 /* Nanoseconds: simulated on sim, monotonic elsewhere. */
 uint64_t conf_now(const struct conf *c);
+/* Zeroed memory that lives until conf_close, so a failing case leaks
+ * nothing; fails the case when out of memory. */
+void *conf_scratch(struct conf *c, size_t bytes);
+
+/* ---- failing a case ----
+ * Records "file:line: message" and jumps back to the runner (conf_run.c),
+ * which closes the target and reports the failure. Outside a runner it
+ * prints the message and aborts. Use CONF_REQUIRE* (conf_case.h). */
+_Noreturn void conf_fail(struct conf *c, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* ---- sockets, on either side ---- */
 
@@ -75,17 +104,22 @@ int64_t conf_send(struct conf *c, enum conf_side s, int fd, const void *buf, siz
 int64_t conf_recv(struct conf *c, enum conf_side s, int fd, void *buf, size_t len,
                   unsigned flags, unsigned *out_flags);     /* VEP_MSG_* */
 int conf_shutdown(struct conf *c, enum conf_side s, int fd, int how); /* VEP_SHUT_* */
-int conf_close(struct conf *c, enum conf_side s, int fd);
+/* close(2) of a socket (conf_close closes the target). */
+int conf_close_sock(struct conf *c, enum conf_side s, int fd);
 unsigned conf_poll(struct conf *c, enum conf_side s, int fd); /* VEP_POLL* */
 int conf_sock_error(struct conf *c, enum conf_side s, int fd);
 int conf_set_buf_size(struct conf *c, enum conf_side s, int fd, uint32_t bytes);
 int conf_set_rcvlowat(struct conf *c, enum conf_side s, int fd, uint32_t bytes);
 int conf_local_port(struct conf *c, enum conf_side s, int fd, uint32_t *port);
+/* getpeername(2): the connected peer's CID and port. */
+int conf_peer_name(struct conf *c, enum conf_side s, int fd, uint64_t *cid, uint32_t *port);
 
 /* ---- waiting ---- */
 
 /* Lets the target run until cond(c, arg) holds (true) or timeout_ns pass
- * (false). */
+ * (false). cond runs between the target's steps and once more when the
+ * target is idle; it may act (send, read), and then it must do all it can
+ * in each call (until -EAGAIN), since an idle target is not asked again. */
 bool conf_wait(struct conf *c, bool (*cond)(struct conf *c, void *arg), void *arg,
                uint64_t timeout_ns);
 /* Lets timeout_ns pass (the system settles in the meantime). */
@@ -94,12 +128,15 @@ void conf_sleep(struct conf *c, uint64_t timeout_ns);
 unsigned conf_wait_poll(struct conf *c, enum conf_side s, int fd, unsigned events,
                         uint64_t timeout_ns);
 
+#define CONF_MS(n) ((uint64_t)(n) * (uint64_t)1000000)
+
 /* ---- raw access (CONF_CAP_RAW) ---- */
 
 /* From now on the guest side is the case itself: packets the device places
  * on rx are queued for conf_raw_recv instead of reaching guest sockets, and
  * conf_raw_send puts crafted packets on the tx ring as the driver would. */
 int conf_raw_begin(struct conf *c);
+/* hdr is sent exactly as given, except hdr.len, which is len. */
 int conf_raw_send(struct conf *c, const struct vsock_hdr *h, const void *payload, uint32_t len);
 /* The next packet the device placed on rx, in order: 1 and filled, 0 when
  * none came within timeout_ns. *len gets the payload bytes that came (the
@@ -110,21 +147,51 @@ int conf_raw_recv(struct conf *c, struct vsock_hdr *h, void *payload, uint32_t c
 /* Hand-made descriptor chains (CONF_CAP_RAW_RING). */
 struct conf_desc {
     uint64_t addr;      /* 0: a buffer of len bytes the target provides */
-    uint32_t len;
+    uint32_t len;       /* with table: 0 = ntable * 16 */
     uint16_t flags;     /* VIRTQ_DESC_F_* exactly as written */
     uint16_t next;      /* index into the same array, written as given */
     const void *data;   /* bytes to put in the provided buffer, or NULL */
+    /* An indirect table the target writes into memory it provides (addr is
+     * then ignored): its entries follow the same rules, next fields index
+     * the table. NULL for none. */
+    const struct conf_desc *table;
+    uint16_t ntable;
 };
 struct conf_chain_result {
     bool returned;      /* the device put the head on the used ring */
     uint32_t used_len;
     bool error;         /* the device signalled a queue error (vhost's err eventfd) */
+    /* With CONF_CAP_RING_INSPECT the target compares memory after the
+     * device was done with the chain: */
+    bool inspected;
+    bool readable_written; /* a device-readable buffer changed */
+    bool table_written;    /* a descriptor (table or indirect table entry) changed */
 };
 /* Writes n descriptors into free slots of the tx ring (next fields are
  * translated to those slots), exposes descs[0] as the head, kicks, and
  * reports what the device did within timeout_ns. */
 int conf_raw_chain(struct conf *c, const struct conf_desc *descs, unsigned n,
                    struct conf_chain_result *out, uint64_t timeout_ns);
+
+/* The host side's raw mode (CONF_CAP_RAW_HOST), the mirror of the above:
+ * packets the guest driver sends are queued for conf_raw_host_recv
+ * instead of reaching host sockets, and conf_raw_host_send hands crafted
+ * packets to the device, which places them on rx for the guest. */
+int conf_raw_host_begin(struct conf *c);
+int conf_raw_host_send(struct conf *c, const struct vsock_hdr *h, const void *payload,
+                       uint32_t len);
+int conf_raw_host_recv(struct conf *c, struct vsock_hdr *h, void *payload, uint32_t cap,
+                       uint32_t *len, uint64_t timeout_ns);
+
+/* A queue's rings as they are in guest memory now (CONF_CAP_RING_INSPECT).
+ * q: 0 rx, 1 tx, 2 event. */
+struct conf_ring_info {
+    uint32_t num;
+    uint64_t desc, avail, used;  /* guest-physical addresses */
+    uint16_t avail_flags, avail_idx;
+    uint16_t used_flags, used_idx;
+};
+int conf_ring_info(struct conf *c, unsigned q, struct conf_ring_info *out);
 
 /* ---- other (capability-gated) ---- */
 
@@ -135,10 +202,11 @@ uint64_t conf_drops(struct conf *c, enum conf_side s, enum vep_drop why);
 
 /* ---- running cases ----
  * Cases live in conformance/cases_*.c as
- *     CONF_CASE(name, "VSOCK-RX-3 RING-DEV-7", CONF_ALL, CONF_CAP_RAW, "what it checks")
+ *     CONF_CASE(name, "VS-11 SR-07", CONF_ALL, CONF_CAP_RAW, "what it checks")
  *     { ...body using c... }
- * The requirement IDs (conformance/requirements.txt) say which normative
- * statements the case checks. Assertions use CONF_REQUIRE* below. */
+ * (see conformance/conf_case.h). The requirement IDs
+ * (conformance/requirements.txt) say which normative statements the case
+ * checks. Assertions use CONF_REQUIRE*. */
 
 struct conf_case {
     const char *name;
@@ -149,5 +217,10 @@ struct conf_case {
     void (*body)(struct conf *c);
     const struct conf_opts *opts; /* or NULL */
 };
+
+/* The names of a target mask and of a capability mask, for messages:
+ * "sim kernel", "RAW RESET". */
+void conf_mask_names(unsigned targets, char *buf, size_t len);
+void conf_cap_names(unsigned caps, char *buf, size_t len);
 
 #endif

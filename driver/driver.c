@@ -262,6 +262,15 @@ const struct vq_driver *vdrv_queue(const struct vdrv *drv, enum vsock_vq q)
     return &drv->vq[q];
 }
 
+int vdrv_adopt_queue(struct vdrv *drv, enum vsock_vq q)
+{
+    if ((unsigned)q >= VSOCK_VQ_COUNT)
+        return RING_E_INVAL;
+    if (drv->broken)
+        return -EIO;
+    return vqd_adopt(&drv->vq[q]);
+}
+
 void vdrv_tick(struct vdrv *drv, uint64_t now)
 {
     vep_tick(drv->ep, now);

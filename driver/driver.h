@@ -129,5 +129,9 @@ void vdrv_device_reset(struct vdrv *drv, uint64_t now);
 
 /* Access for oracles and tests. */
 const struct vq_driver *vdrv_queue(const struct vdrv *drv, enum vsock_vq q);
+/* For conformance cases that wrote hand-made chains on queue q while it was
+ * idle (vqd_adopt): the driver takes the ring's indices as its own. A ring
+ * error (RING_E_INVAL with chains in flight), or -EIO once broken. */
+int vdrv_adopt_queue(struct vdrv *drv, enum vsock_vq q);
 
 #endif

@@ -214,6 +214,15 @@ bool vqd_enable_cb_delayed(struct vq_driver *vq);
  * each token in head order, and returns the ring to its initial state. */
 void vqd_reset(struct vq_driver *vq, void (*detach)(void *token, void *ctx), void *ctx);
 
+/* For conformance cases that present hand-made chains on an idle queue (no
+ * chain in flight): the caller wrote descriptors and avail entries itself,
+ * published a new avail idx, and the device has taken those chains and
+ * returned or swallowed them. The driver half adopts the avail idx and the
+ * used idx now in ring memory, so its bookkeeping agrees with the ring again
+ * and its next chain follows the caller's. RING_E_INVAL with chains in
+ * flight (their entries would be skipped), RING_E_NOT_READY before init. */
+int vqd_adopt(struct vq_driver *vq);
+
 static inline uint32_t vqd_num_free(const struct vq_driver *vq) { return vq->num_free; }
 static inline uint32_t vqd_in_flight(const struct vq_driver *vq) { return vq->in_flight; }
 

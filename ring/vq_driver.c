@@ -307,3 +307,18 @@ void vqd_reset(struct vq_driver *vq, void (*detach)(void *token, void *ctx), voi
     reset_free_list(vq);
     clear_ring_memory(vq);
 }
+
+int vqd_adopt(struct vq_driver *vq)
+{
+    if (vq->num == 0)
+        return RING_E_NOT_READY;
+    if (vq->in_flight != 0)
+        return RING_E_INVAL;
+    vq->avail_idx_shadow = vr_ld16(avail_bytes(vq) + AVAIL_IDX);
+    vq->num_added = 0;
+    vq->last_used_idx = vr_ld16_acquire(vq->used + USED_IDX);
+    /* With EVENT_IDX, the next completion must still interrupt us. */
+    if (vq->event_idx && callbacks_enabled(vq))
+        publish_used_event(vq, vq->last_used_idx);
+    return RING_OK;
+}

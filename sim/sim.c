@@ -401,6 +401,10 @@ static bool advance_clock(struct sim *s)
     uint64_t t = next_event_time(s);
     if (t == UINT64_MAX)
         return false;
+    /* A caller waiting until a deadline sees the clock stop there, not at
+     * the next event beyond it. */
+    if (t > s->until && s->until > s->now)
+        t = s->until;
     if (t > s->now)
         s->now = t;
     return true;
@@ -465,10 +469,14 @@ static uint32_t pick_queue_size(struct sim *s)
 static int build_world(struct sim *s)
 {
     struct world_cfg wc;
-    memset(&wc, 0, sizeof(wc));
+    if (s->cfg->world != NULL)
+        wc = *s->cfg->world;
+    else
+        memset(&wc, 0, sizeof(wc));
     uint32_t q = pick_queue_size(s);
     for (int i = 0; i < VSOCK_VQ_COUNT; i++)
-        wc.qsize[i] = q;
+        if (wc.qsize[i] == 0 || q != WORLD_DEFAULT_QSIZE) /* tiny rings win */
+            wc.qsize[i] = q;
     wc.guest.ephemeral_seed = (uint32_t)(s->cfg->seed * 0x9e3779b97f4a7c15ull >> 32);
     wc.host.ephemeral_seed = (uint32_t)(s->cfg->seed * 0xc2b2ae3d27d4eb4full >> 32);
     if (s->cfg->linux_reply_pause)
@@ -528,6 +536,7 @@ struct sim *sim_open(const struct sim_cfg *cfg, struct sim_result *res)
     resolve_cfg(&s->cfg_copy);
     s->cfg = &s->cfg_copy;
     s->res = res;
+    s->until = UINT64_MAX;
     s->fault_end = s->cfg->fault_window_ns;
     prng_seed(&s->rng, s->cfg->seed);
     int err = build_world(s);
@@ -557,6 +566,7 @@ enum sim_status sim_close(struct sim *s, bool final_checks)
 
 bool sim_run_until(struct sim *s, bool (*cond)(void *ctx), void *ctx, uint64_t deadline_ns)
 {
+    s->until = deadline_ns;
     for (;;) {
         if (cond != NULL && cond(ctx))
             return true;
@@ -570,6 +580,10 @@ bool sim_run_until(struct sim *s, bool (*cond)(void *ctx), void *ctx, uint64_t d
             /* nothing will happen before the deadline: time simply passes */
             if (cond != NULL && cond(ctx))
                 return true;
+            /* unless the condition acted (a caller sending from inside it)
+             * and so gave the scheduler something to run */
+            if (cond != NULL && runnable_actors(s, s->actors) != 0)
+                continue;
             if (s->now < deadline_ns)
                 s->now = deadline_ns;
             return false;

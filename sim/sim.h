@@ -101,6 +101,7 @@ enum sim_status { SIM_OK, SIM_VIOLATION, SIM_DIVERGENCE, SIM_ERROR };
 
 struct trace_writer;
 struct trace_reader;
+struct world_cfg;
 
 struct sim_cfg {
     uint64_t seed;
@@ -118,6 +119,11 @@ struct sim_cfg {
      * modulo the range; past the end every decision is 0. */
     const uint8_t *decision_bytes;
     size_t decision_len;
+    /* The stack's settings to start from (queue sizes, buffer sizes, the
+     * device's features, socket tunables), for the conformance target; NULL
+     * for the defaults. Faults, ephemeral port seeds and observers still
+     * apply on top. Read by sim_open only, and not recorded in traces. */
+    const struct world_cfg *world;
 };
 
 struct sim_stats {
@@ -160,7 +166,8 @@ struct sim *sim_open(const struct sim_cfg *cfg, struct sim_result *res);
 /* Steps the scheduler (the oracle after every step) until cond(ctx) holds
  * (true) or simulated time reaches deadline_ns, a violation stops the run,
  * or nothing is left to happen before the deadline (false; time moves to
- * the deadline). */
+ * the deadline). cond may act (send or read from inside it): when that gives
+ * the scheduler work, stepping goes on. */
 bool sim_run_until(struct sim *s, bool (*cond)(void *ctx), void *ctx, uint64_t deadline_ns);
 uint64_t sim_now(const struct sim *s);
 struct world *sim_world(struct sim *s);

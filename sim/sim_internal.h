@@ -51,6 +51,7 @@ struct flow {
     struct flow_side cl, sv;
     uint64_t c2s_sent, c2s_rcvd; /* stream bytes, or messages */
     uint64_t s2c_sent, s2c_rcvd;
+    uint8_t *pattern;     /* stream: the c2s bytes at offsets 0..total-1, while active */
     uint32_t *msg_len;    /* seqpacket: what the client sent, for the server to check */
     uint8_t *msg_eor;
     uint64_t bytes_c2s, bytes_s2c; /* payload actually verified */
@@ -66,6 +67,7 @@ struct sim {
     struct vep *g;  /* guest sockets */
     struct vep *h;  /* host sockets */
     uint64_t now;
+    uint64_t until;   /* sim_run_until's deadline: an idle clock stops there */
     uint64_t fault_end;
     struct sim_note notes[SIM_NOTES_MAX];
     uint32_t nnotes;
@@ -76,6 +78,8 @@ struct sim {
     uint64_t rx_starve_until;
     struct flow *flows;
     uint32_t nflows;
+    uint32_t *active;  /* indices of the FLOW_ACTIVE flows, ascending */
+    uint32_t nactive;
     uint32_t group_next[SCENARIO_MAX_GROUPS];   /* next pending flow index per group */
     uint32_t group_active[SCENARIO_MAX_GROUPS];
     uint32_t flows_done;

@@ -1,0 +1,81 @@
+/*
+ * The target abstraction behind conf.h: each target is one ops table,
+ * registered by name in conf.c's table. conf.c dispatches every conf_* call
+ * to its target with the target's own state (t), fills in the generic parts
+ * (conf_wait_poll, conf_sleep, failing, scratch memory) and turns a missing
+ * op into -EOPNOTSUPP, so a target implements only what its caps promise.
+ *
+ * To add a target: write conformance/target_NAME.c defining
+ *     const struct conf_target_ops conf_target_NAME = { .name = "NAME", ... };
+ * declare it below and add it to conf.c's table. sim is target_sim.c,
+ * kernel target_kernel.c; guest is a stub in conf_stubs.c until its real
+ * table replaces it (delete the stub in the same change).
+ */
+#ifndef VSOCKSIM_CONF_TARGET_H
+#define VSOCKSIM_CONF_TARGET_H
+
+#include "conformance/conf.h"
+
+struct conf_target_ops {
+    const char *name;
+    unsigned mask; /* CONF_SIM, CONF_KERNEL or CONF_GUEST_TARGET */
+
+    /* Whether the target can run here (no state is created): false with the
+     * reason, and cases are skipped with it. */
+    bool (*available)(char *why, size_t len);
+    /* A fresh instance (NULL with the reason); o is already resolved. */
+    void *(*open)(const struct conf_opts *o, char *why, size_t len);
+    /* Frees t; true when it stayed healthy, else false with the reason. */
+    bool (*close)(void *t, char *why, size_t len);
+
+    unsigned (*caps)(const void *t);
+    uint64_t (*guest_cid)(const void *t);
+    uint64_t (*now)(const void *t);
+
+    int (*socket)(void *t, enum conf_side s, int type);
+    int (*bind)(void *t, enum conf_side s, int fd, uint32_t port);
+    int (*listen)(void *t, enum conf_side s, int fd, int backlog);
+    int (*accept)(void *t, enum conf_side s, int fd);
+    int (*connect)(void *t, enum conf_side s, int fd, uint64_t cid, uint32_t port);
+    int64_t (*send)(void *t, enum conf_side s, int fd, const void *buf, size_t len,
+                    unsigned flags);
+    int64_t (*recv)(void *t, enum conf_side s, int fd, void *buf, size_t len, unsigned flags,
+                    unsigned *out_flags);
+    int (*shutdown)(void *t, enum conf_side s, int fd, int how);
+    int (*close_sock)(void *t, enum conf_side s, int fd);
+    unsigned (*poll)(void *t, enum conf_side s, int fd);
+    int (*sock_error)(void *t, enum conf_side s, int fd);
+    int (*set_buf_size)(void *t, enum conf_side s, int fd, uint32_t bytes);
+    int (*set_rcvlowat)(void *t, enum conf_side s, int fd, uint32_t bytes);
+    int (*local_port)(void *t, enum conf_side s, int fd, uint32_t *port);
+    int (*peer_name)(void *t, enum conf_side s, int fd, uint64_t *cid, uint32_t *port);
+
+    /* Runs the target until cond(arg) holds (true) or timeout_ns pass
+     * (false); cond NULL: just let the time pass. */
+    bool (*wait)(void *t, bool (*cond)(void *arg), void *arg, uint64_t timeout_ns);
+
+    int (*raw_begin)(void *t);
+    int (*raw_send)(void *t, const struct vsock_hdr *h, const void *payload, uint32_t len);
+    int (*raw_recv)(void *t, struct vsock_hdr *h, void *payload, uint32_t cap, uint32_t *len,
+                    uint64_t timeout_ns);
+    int (*raw_chain)(void *t, const struct conf_desc *d, unsigned n,
+                     struct conf_chain_result *out, uint64_t timeout_ns);
+    int (*raw_host_begin)(void *t);
+    int (*raw_host_send)(void *t, const struct vsock_hdr *h, const void *payload, uint32_t len);
+    int (*raw_host_recv)(void *t, struct vsock_hdr *h, void *payload, uint32_t cap,
+                         uint32_t *len, uint64_t timeout_ns);
+    int (*ring_info)(void *t, unsigned q, struct conf_ring_info *out);
+    int (*transport_reset)(void *t);
+    uint64_t (*drops)(void *t, enum conf_side s, enum vep_drop why);
+};
+
+extern const struct conf_target_ops conf_target_sim;
+extern const struct conf_target_ops conf_target_kernel;
+extern const struct conf_target_ops conf_target_guest;
+
+/* The registered target of that name, or NULL. */
+const struct conf_target_ops *conf_target_find(const char *name);
+/* Every registered target, in a fixed order; *n gets how many. */
+const struct conf_target_ops *const *conf_target_list(size_t *n);
+
+#endif

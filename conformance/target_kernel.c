@@ -1,0 +1,796 @@
+/* The kernel target: our driver (driver/) against the real Linux
+ * vhost-vsock, with real AF_VSOCK sockets of the same kernel as the host
+ * side, inside the QEMU test guest (make check-kernel). khost/ does the
+ * vhost plumbing; this file maps the conformance ops onto it.
+ *
+ *   guest side  our driver's sockets (vep_*), pumped onto the ring after
+ *               every call
+ *   host side   real AF_VSOCK sockets, non-blocking, errors as -errno
+ *   raw         our endpoint's rx intercept and vep_tx_inject
+ *   raw ring    hand-made chains written into our tx ring (khost_raw_chain):
+ *               the outcome is the used ring and vhost's err eventfd
+ *   reset       what a hypervisor does at live migration: the vhost device
+ *               is torn down (vhost resets the host sockets connected to
+ *               us) and a new one takes the rings over, then TRANSPORT_RESET
+ *               goes into our event queue (khost_transport_reset)
+ *   waiting     poll on the call/err eventfds in slices of 1 ms with the
+ *               real monotonic clock
+ *
+ * Outside the guest the target is unavailable (khost_guest_check): every
+ * case is skipped with the reason, and nothing is opened.
+ *
+ * Every packet that crossed the ring is printed when the target closes, one
+ * "vsocksim-pkt g>h ..." or "vsocksim-pkt h>g ..." line each (conf_hdr_format),
+ * for the differential report (ci/differential.sh). */
+#include "conformance/conf_case.h"
+#include "conformance/conf_target.h"
+#include "khost/khost.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define KT_CAPS \
+    (CONF_CAP_RAW | CONF_CAP_RAW_RING | CONF_CAP_RESET | CONF_CAP_CONFIG | CONF_CAP_RING_INSPECT)
+#define KT_RAW_QMAX 4096u
+#define KT_LOG_MAX 4000u
+#define KT_SLICE_NS 1000000u
+#define KT_IDLE_TIMEOUT_NS 1000000000ull
+#define KT_MAX_TABLE_DEPTH 4
+#define KT_MAX_HOST_FDS 256u
+#define KT_MAX_RAW_PAIRS 256u
+#define KT_QUIESCE_NS 300000000ull /* at most, at close */
+#define KT_QUIET_NS 30000000ull    /* no notification for this long: settled */
+#define KT_MAX_BUFS 64u
+
+struct kt_pkt {
+    struct vsock_hdr h;
+    uint32_t len;
+    uint8_t *data;
+};
+
+struct kt_log {
+    bool to_host; /* g>h: our driver sent it; h>g: vhost placed it on rx */
+    struct vsock_hdr h;
+};
+
+/* A buffer provided for a hand-made chain, remembered for the inspection. */
+struct kt_buf {
+    uint64_t gpa;
+    uint32_t len;
+    bool check;    /* the device must not write it (readable, or a table) */
+    bool is_table;
+    uint8_t *before;
+};
+
+/* A connection the case spoke for the guest in raw mode. */
+struct kt_pair {
+    uint32_t gport, hport;
+    uint16_t type;
+};
+
+struct kt {
+    struct khost *k;
+    struct conf_opts o;
+    int host_fds[KT_MAX_HOST_FDS]; /* real sockets the case opened, -1 when closed */
+    unsigned nhost;
+    bool raw;
+    struct kt_pkt *q;
+    uint32_t qhead, qcount;
+    uint64_t qoverflow;
+    struct kt_log *log;
+    uint32_t nlog;
+    uint64_t log_dropped;
+    uint64_t errors_expected; /* tx err eventfd counts a hand-made chain asked for */
+    struct kt_pair pairs[KT_MAX_RAW_PAIRS];
+    unsigned npairs;
+    bool closing; /* the transcript ends: what follows is our clean-up */
+    struct kt_buf bufs[KT_MAX_BUFS];
+    unsigned nbufs;
+};
+
+static void forget_bufs(struct kt *t)
+{
+    for (unsigned i = 0; i < t->nbufs; i++)
+        free(t->bufs[i].before);
+    t->nbufs = 0;
+}
+
+/* ---- the transcript ---- */
+
+static void log_pkt(struct kt *t, bool to_host, const struct vsock_hdr *h)
+{
+    if (t->closing)
+        return;
+    if (t->nlog == KT_LOG_MAX) {
+        t->log_dropped++;
+        return;
+    }
+    t->log[t->nlog++] = (struct kt_log){to_host, *h};
+}
+
+static void observe_rx(void *ctx, const struct vsock_hdr *h, const uint8_t *payload, uint32_t len)
+{
+    (void)payload;
+    (void)len;
+    log_pkt(ctx, false, h);
+}
+
+static void observe_tx(void *ctx, const struct vsock_hdr *h)
+{
+    log_pkt(ctx, true, h);
+}
+
+static void print_log(const struct kt *t)
+{
+    char line[256];
+    for (uint32_t i = 0; i < t->nlog; i++) {
+        conf_hdr_format(&t->log[i].h, line, sizeof(line));
+        printf("vsocksim-pkt %s %s\n", t->log[i].to_host ? "g>h" : "h>g", line);
+    }
+    if (t->log_dropped != 0)
+        printf("vsocksim-pkt dropped %" PRIu64 " more\n", t->log_dropped);
+    fflush(stdout);
+}
+
+/* ---- life cycle ---- */
+
+static bool kt_available(char *why, size_t len)
+{
+    if (khost_guest_check() != 0) {
+        snprintf(why, len, "%s", khost_refusal());
+        return false;
+    }
+    return true;
+}
+
+static void kt_free(struct kt *t)
+{
+    for (unsigned i = 0; i < t->nhost; i++)
+        if (t->host_fds[i] >= 0)
+            khost_vsock_close(t->host_fds[i]);
+    khost_close(t->k);
+    forget_bufs(t);
+    while (t->q != NULL && t->qcount > 0) {
+        free(t->q[t->qhead].data);
+        t->qhead = (t->qhead + 1) % KT_RAW_QMAX;
+        t->qcount--;
+    }
+    free(t->q);
+    free(t->log);
+    free(t);
+}
+
+static void *kt_open(const struct conf_opts *o, char *why, size_t len)
+{
+    if (!kt_available(why, len))
+        return NULL;
+    struct kt *t = calloc(1, sizeof(*t));
+    if (t == NULL || (t->q = calloc(KT_RAW_QMAX, sizeof(*t->q))) == NULL ||
+        (t->log = calloc(KT_LOG_MAX, sizeof(*t->log))) == NULL) {
+        if (t != NULL) {
+            free(t->q);
+            free(t);
+        }
+        snprintf(why, len, "out of memory");
+        return NULL;
+    }
+    t->o = *o;
+    struct khost_cfg cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.queue_size = o->queue_size;
+    cfg.rx_buf_size = o->rx_buf_size;
+    /* vhost's offer is what the kernel offers: a case's feature set limits
+     * what our driver accepts, which is what it sees of an offer. */
+    cfg.driver_features = o->features;
+    /* The kernel outlives the case: sockets of earlier cases (in the same
+     * guest) may linger for up to 8 s (close timeout), keyed by CID and
+     * port. A CID of the case's own keeps them out of its way, and so do
+     * ephemeral ports that start at a different point each time. */
+    cfg.guest_cid = KHOST_DEFAULT_GUEST_CID + (uint64_t)getpid();
+    cfg.sockets.ephemeral_seed = (uint32_t)getpid() * 2654435761u;
+    cfg.sockets.observe_rx = observe_rx;
+    cfg.sockets.observe_ctx = t;
+    int err;
+    char kwhy[256];
+    t->k = khost_open(&cfg, &err, kwhy, sizeof(kwhy));
+    if (t->k == NULL) {
+        snprintf(why, len, "khost_open: %s", kwhy);
+        kt_free(t);
+        return NULL;
+    }
+    khost_set_tx_observer(t->k, observe_tx, t);
+    return t;
+}
+
+static void note_pair(struct kt *t, uint32_t gport, uint32_t hport, uint16_t type)
+{
+    for (unsigned i = 0; i < t->npairs; i++)
+        if (t->pairs[i].gport == gport && t->pairs[i].hport == hport && t->pairs[i].type == type)
+            return;
+    if (t->npairs < KT_MAX_RAW_PAIRS)
+        t->pairs[t->npairs++] = (struct kt_pair){gport, hport, type};
+}
+
+/* Leaves the kernel as the case found it: every connection on either side
+ * ends now, with an RST the kernel acts on, rather than lingering there for
+ * the close timeout (a later case could meet it). The raw intercept goes
+ * first, so our endpoint answers what arrives for nothing with RST; then an
+ * RST for every connection the case spoke for the guest, an abort of every
+ * socket of ours, the real sockets closed, and a short settling time. */
+static void quiesce(struct kt *t)
+{
+    struct vep *e = khost_sockets(t->k);
+    t->closing = true;
+    vep_set_rx_intercept(e, NULL, NULL);
+    for (unsigned i = 0; i < t->npairs; i++) {
+        struct vsock_hdr h = {
+            .src_cid = khost_guest_cid(t->k),
+            .dst_cid = VSOCK_CID_HOST,
+            .src_port = t->pairs[i].gport,
+            .dst_port = t->pairs[i].hport,
+            .type = t->pairs[i].type,
+            .op = VSOCK_OP_RST,
+        };
+        (void)vep_tx_inject(e, &h, NULL, 0);
+        khost_pump(t->k);
+    }
+    struct vep_conn_info info[64];
+    uint32_t n = vep_conns(e, info, 64);
+    for (uint32_t i = 0; i < n && i < 64; i++)
+        (void)vep_abort(e, info[i].fd, khost_now());
+    khost_pump(t->k);
+    for (unsigned i = 0; i < t->nhost; i++)
+        if (t->host_fds[i] >= 0) {
+            khost_vsock_close(t->host_fds[i]);
+            t->host_fds[i] = -1;
+        }
+    uint64_t start = khost_now(), quiet_since = start;
+    while (khost_now() - start < KT_QUIESCE_NS && khost_now() - quiet_since < KT_QUIET_NS) {
+        khost_pump(t->k);
+        if (khost_step(t->k, KT_SLICE_NS) > 0)
+            quiet_since = khost_now();
+    }
+}
+
+static bool kt_close(void *tp, char *why, size_t len)
+{
+    struct kt *t = tp;
+    /* Let what the case left in flight reach the transcript. */
+    khost_pump(t->k);
+    (void)khost_step(t->k, 0);
+    const struct khost_stats *st = khost_stats(t->k);
+    bool ok = true;
+    if (t->qoverflow != 0) {
+        snprintf(why, len, "the raw rx queue overflowed: %" PRIu64 " packets lost", t->qoverflow);
+        ok = false;
+    } else if (vdrv_broken(khost_driver(t->k))) {
+        snprintf(why, len, "our driver marked the device broken (bad used ring from vhost)");
+        ok = false;
+    } else if (st->errors[VSOCK_VQ_RX] != 0 ||
+               st->errors[VSOCK_VQ_TX] > t->errors_expected) {
+        snprintf(why, len,
+                 "vhost signalled a queue error the case did not provoke (rx %" PRIu64
+                 ", tx %" PRIu64 ")",
+                 st->errors[VSOCK_VQ_RX], st->errors[VSOCK_VQ_TX] - t->errors_expected);
+        ok = false;
+    }
+    print_log(t);
+    quiesce(t);
+    kt_free(t);
+    return ok;
+}
+
+static unsigned kt_caps(const void *tp)
+{
+    (void)tp;
+    return KT_CAPS;
+}
+
+static uint64_t kt_guest_cid(const void *tp)
+{
+    const struct kt *t = tp;
+    return khost_guest_cid(t->k);
+}
+
+static uint64_t kt_now(const void *tp)
+{
+    (void)tp;
+    return khost_now();
+}
+
+static bool kt_wait(void *tp, bool (*cond)(void *arg), void *arg, uint64_t timeout_ns)
+{
+    struct kt *t = tp;
+    uint64_t now = khost_now();
+    uint64_t deadline = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+    for (;;) {
+        khost_pump(t->k);
+        if (cond != NULL && cond(arg))
+            return true;
+        now = khost_now();
+        if (now >= deadline)
+            return false;
+        uint64_t left = deadline - now;
+        (void)khost_step(t->k, left < KT_SLICE_NS ? left : KT_SLICE_NS);
+    }
+}
+
+/* ---- sockets ---- */
+
+static struct vep *ep(struct kt *t)
+{
+    return khost_sockets(t->k);
+}
+
+/* Guest-side calls move what they queued onto the ring at once. */
+static int pumped(struct kt *t, int r)
+{
+    khost_pump(t->k);
+    return r;
+}
+
+static int64_t pumped64(struct kt *t, int64_t r)
+{
+    khost_pump(t->k);
+    return r;
+}
+
+static void track_host_fd(struct kt *t, int fd)
+{
+    for (unsigned i = 0; i < t->nhost; i++)
+        if (t->host_fds[i] < 0) {
+            t->host_fds[i] = fd;
+            return;
+        }
+    if (t->nhost < KT_MAX_HOST_FDS)
+        t->host_fds[t->nhost++] = fd;
+}
+
+static void untrack_host_fd(struct kt *t, int fd)
+{
+    for (unsigned i = 0; i < t->nhost; i++)
+        if (t->host_fds[i] == fd)
+            t->host_fds[i] = -1;
+}
+
+static int host_buf_alloc(struct kt *t, int fd)
+{
+    if (t->o.host_buf_alloc == 0)
+        return 0;
+    return khost_vsock_set_buf_size(fd, t->o.host_buf_alloc);
+}
+
+static int kt_socket(void *tp, enum conf_side s, int type)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return pumped(t, vep_socket(ep(t), type));
+    int fd = khost_vsock_socket(type);
+    if (fd < 0)
+        return fd;
+    track_host_fd(t, fd);
+    int r = host_buf_alloc(t, fd);
+    if (r < 0) {
+        untrack_host_fd(t, fd);
+        khost_vsock_close(fd);
+        return r;
+    }
+    return fd;
+}
+
+static int kt_bind(void *tp, enum conf_side s, int fd, uint32_t port)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return pumped(t, vep_bind(ep(t), fd, port));
+    return khost_vsock_bind(fd, VSOCK_CID_ANY, port);
+}
+
+static int kt_listen(void *tp, enum conf_side s, int fd, int backlog)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return pumped(t, vep_listen(ep(t), fd, backlog));
+    return khost_vsock_listen(fd, backlog);
+}
+
+static int kt_accept(void *tp, enum conf_side s, int fd)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return pumped(t, vep_accept(ep(t), fd, NULL, NULL));
+    int nfd = khost_vsock_accept(fd, NULL, NULL);
+    if (nfd >= 0)
+        track_host_fd(t, nfd);
+    return nfd;
+}
+
+static int kt_connect(void *tp, enum conf_side s, int fd, uint64_t cid, uint32_t port)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return pumped(t, vep_connect(ep(t), fd, cid, port, khost_now()));
+    return khost_vsock_connect(fd, cid, port);
+}
+
+static int64_t kt_send(void *tp, enum conf_side s, int fd, const void *buf, size_t len,
+                       unsigned flags)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return pumped64(t, vep_send(ep(t), fd, buf, len, flags));
+    return khost_vsock_send(fd, buf, len, flags);
+}
+
+static int64_t kt_recv(void *tp, enum conf_side s, int fd, void *buf, size_t len, unsigned flags,
+                       unsigned *out_flags)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return pumped64(t, vep_recv(ep(t), fd, buf, len, flags, out_flags));
+    return khost_vsock_recv(fd, buf, len, flags, out_flags);
+}
+
+static int kt_shutdown(void *tp, enum conf_side s, int fd, int how)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return pumped(t, vep_shutdown(ep(t), fd, how));
+    return khost_vsock_shutdown(fd, how);
+}
+
+static int kt_close_sock(void *tp, enum conf_side s, int fd)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return pumped(t, vep_close(ep(t), fd, khost_now()));
+    untrack_host_fd(t, fd);
+    return khost_vsock_close(fd);
+}
+
+static unsigned kt_poll(void *tp, enum conf_side s, int fd)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return vep_poll(ep(t), fd);
+    return khost_vsock_poll(fd);
+}
+
+static int kt_sock_error(void *tp, enum conf_side s, int fd)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return vep_sock_error(ep(t), fd);
+    return khost_vsock_error(fd);
+}
+
+static int kt_set_buf_size(void *tp, enum conf_side s, int fd, uint32_t bytes)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return pumped(t, vep_set_buf_size(ep(t), fd, bytes));
+    return khost_vsock_set_buf_size(fd, bytes);
+}
+
+static int kt_set_rcvlowat(void *tp, enum conf_side s, int fd, uint32_t bytes)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return vep_set_rcvlowat(ep(t), fd, bytes);
+    return khost_vsock_set_rcvlowat(fd, bytes);
+}
+
+static int kt_local_port(void *tp, enum conf_side s, int fd, uint32_t *port)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return vep_sock_name(ep(t), fd, port, NULL, NULL);
+    return khost_vsock_local_port(fd, port);
+}
+
+static int kt_peer_name(void *tp, enum conf_side s, int fd, uint64_t *cid, uint32_t *port)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return vep_sock_name(ep(t), fd, NULL, cid, port);
+    return khost_vsock_peer_name(fd, cid, port);
+}
+
+/* ---- raw packets ---- */
+
+static void on_rx(void *ctx, const struct vsock_hdr *hdr, const uint8_t *payload, uint32_t len)
+{
+    struct kt *t = ctx;
+    if (hdr->op != VSOCK_OP_RST)
+        note_pair(t, hdr->dst_port, hdr->src_port, hdr->type);
+    if (t->qcount == KT_RAW_QMAX) {
+        t->qoverflow++;
+        return;
+    }
+    struct kt_pkt *p = &t->q[(t->qhead + t->qcount) % KT_RAW_QMAX];
+    p->h = *hdr;
+    p->len = len;
+    p->data = NULL;
+    if (len > 0) {
+        p->data = malloc(len);
+        if (p->data == NULL) {
+            t->qoverflow++;
+            return;
+        }
+        memcpy(p->data, payload, len);
+    }
+    t->qcount++;
+}
+
+static int kt_raw_begin(void *tp)
+{
+    struct kt *t = tp;
+    t->raw = true;
+    vep_set_rx_intercept(ep(t), on_rx, t);
+    return 0;
+}
+
+static int kt_raw_send(void *tp, const struct vsock_hdr *h, const void *payload, uint32_t len)
+{
+    struct kt *t = tp;
+    if (len > 0 && payload == NULL)
+        return -EFAULT;
+    if (h->op != VSOCK_OP_RST)
+        note_pair(t, h->src_port, h->dst_port, h->type);
+    return pumped(t, vep_tx_inject(ep(t), h, payload, len));
+}
+
+static bool have_pkt(void *arg)
+{
+    const struct kt *t = arg;
+    return t->qcount > 0;
+}
+
+static int kt_raw_recv(void *tp, struct vsock_hdr *h, void *payload, uint32_t cap, uint32_t *len,
+                       uint64_t timeout_ns)
+{
+    struct kt *t = tp;
+    if (!t->raw)
+        return -EINVAL;
+    if (!kt_wait(t, have_pkt, t, timeout_ns))
+        return 0;
+    struct kt_pkt *p = &t->q[t->qhead];
+    *h = p->h;
+    *len = p->len;
+    if (payload != NULL && p->data != NULL)
+        memcpy(payload, p->data, p->len < cap ? p->len : cap);
+    free(p->data);
+    p->data = NULL;
+    t->qhead = (t->qhead + 1) % KT_RAW_QMAX;
+    t->qcount--;
+    return 1;
+}
+
+/* ---- hand-made chains ---- */
+
+static int lay_descs(struct kt *t, const struct conf_desc *d, unsigned n, int depth,
+                     struct khost_desc *out);
+
+static void remember(struct kt *t, uint64_t gpa, uint32_t len, bool check, bool is_table)
+{
+    if (t->nbufs < KT_MAX_BUFS)
+        t->bufs[t->nbufs++] = (struct kt_buf){gpa, len, check, is_table, NULL};
+}
+
+/* Copies of what the device must leave alone, taken before it sees the
+ * chain: the provided readable buffers and tables (filled by now). */
+static void snapshot(struct kt *t)
+{
+    for (unsigned i = 0; i < t->nbufs; i++) {
+        struct kt_buf *b = &t->bufs[i];
+        if (!b->check || b->len == 0 || (b->before = malloc(b->len)) == NULL)
+            continue;
+        if (khost_mem_read(t->k, b->gpa, b->before, b->len) != 0) {
+            free(b->before);
+            b->before = NULL;
+        }
+    }
+}
+
+static void encode_desc(const struct khost_desc *d, uint8_t out[VIRTQ_DESC_SIZE])
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t)(d->addr >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        out[8 + i] = (uint8_t)(d->len >> (8 * i));
+    out[12] = (uint8_t)d->flags;
+    out[13] = (uint8_t)(d->flags >> 8);
+    out[14] = (uint8_t)d->next;
+    out[15] = (uint8_t)(d->next >> 8);
+}
+
+/* After the device was done with the chain: did it write a readable
+ * buffer, an indirect table, or one of the table slots the chain used? */
+static void inspect(struct kt *t, const struct khost_desc *kd, unsigned n,
+                    struct conf_chain_result *out)
+{
+    out->inspected = true;
+    uint8_t now[VIRTQ_DESC_SIZE], want[VIRTQ_DESC_SIZE];
+    for (unsigned i = 0; i < t->nbufs; i++) {
+        const struct kt_buf *b = &t->bufs[i];
+        if (b->before == NULL)
+            continue;
+        uint8_t *cur = malloc(b->len);
+        if (cur == NULL || khost_mem_read(t->k, b->gpa, cur, b->len) != 0) {
+            free(cur);
+            continue;
+        }
+        if (memcmp(cur, b->before, b->len) != 0) {
+            if (b->is_table)
+                out->table_written = true;
+            else
+                out->readable_written = true;
+        }
+        free(cur);
+    }
+    const struct vring_layout *l = khost_layout(t->k, VSOCK_VQ_TX);
+    for (unsigned k = 0; k < n; k++) {
+        encode_desc(&kd[k], want);
+        if (khost_mem_read(t->k, l->desc + (uint64_t)k * VIRTQ_DESC_SIZE, now, sizeof(now)) == 0 &&
+            memcmp(now, want, sizeof(now)) != 0)
+            out->table_written = true;
+    }
+}
+
+/* Where descriptor d points: its own address, a provided buffer, or an
+ * indirect table written into provided memory (as the sim target does). */
+static int desc_target(struct kt *t, const struct conf_desc *d, int depth, uint64_t *addr,
+                       uint32_t *len)
+{
+    *len = d->len;
+    if (d->table != NULL) {
+        if (depth >= KT_MAX_TABLE_DEPTH || d->ntable == 0)
+            return -EINVAL;
+        uint32_t bytes = (uint32_t)d->ntable * VIRTQ_DESC_SIZE;
+        *addr = khost_scratch(t->k, bytes, NULL);
+        if (*addr == 0)
+            return -ENOMEM;
+        remember(t, *addr, bytes, true, true);
+        if (*len == 0)
+            *len = bytes;
+        struct khost_desc *tab = calloc(d->ntable, sizeof(*tab));
+        if (tab == NULL)
+            return -ENOMEM;
+        int err = lay_descs(t, d->table, d->ntable, depth + 1, tab);
+        for (unsigned k = 0; err == 0 && k < d->ntable; k++)
+            err = khost_desc_store(t->k, *addr + (uint64_t)k * VIRTQ_DESC_SIZE, &tab[k]);
+        free(tab);
+        return err;
+    }
+    if (d->addr != 0) {
+        *addr = d->addr;
+        return 0;
+    }
+    *addr = khost_scratch(t->k, d->len, d->data);
+    if (*addr != 0)
+        remember(t, *addr, d->len, !(d->flags & VIRTQ_DESC_F_WRITE), false);
+    return *addr != 0 || d->len == 0 ? 0 : -ENOMEM;
+}
+
+static int lay_descs(struct kt *t, const struct conf_desc *d, unsigned n, int depth,
+                     struct khost_desc *out)
+{
+    for (unsigned k = 0; k < n; k++) {
+        uint64_t addr;
+        uint32_t len;
+        int err = desc_target(t, &d[k], depth, &addr, &len);
+        if (err != 0)
+            return err;
+        out[k] = (struct khost_desc){addr, len, d[k].flags, d[k].next};
+    }
+    return 0;
+}
+
+static int kt_raw_chain(void *tp, const struct conf_desc *d, unsigned n,
+                        struct conf_chain_result *out, uint64_t timeout_ns)
+{
+    struct kt *t = tp;
+    if (d == NULL || n == 0)
+        return -EINVAL;
+    struct khost_desc *kd = calloc(n, sizeof(*kd));
+    if (kd == NULL)
+        return -ENOMEM;
+    khost_scratch_reset(t->k); /* earlier chains are finished or dead */
+    forget_bufs(t);
+    int err = lay_descs(t, d, n, 0, kd);
+    struct khost_chain_result r = {0};
+    uint64_t before = khost_stats(t->k)->errors[VSOCK_VQ_TX];
+    if (err == 0) {
+        snapshot(t);
+        err = khost_raw_chain(t->k, kd, n, &r, timeout_ns, KT_IDLE_TIMEOUT_NS);
+        if (err == 0)
+            inspect(t, kd, n, out);
+    }
+    forget_bufs(t);
+    free(kd);
+    /* An error the chain provoked is what the case asked for. */
+    t->errors_expected += khost_stats(t->k)->errors[VSOCK_VQ_TX] - before;
+    out->returned = r.returned;
+    out->used_len = r.used_len;
+    out->error = r.error;
+    return err;
+}
+
+static int kt_transport_reset(void *tp)
+{
+    struct kt *t = tp;
+    char why[256];
+    int r = khost_transport_reset(t->k, why, sizeof(why));
+    if (r != 0)
+        fprintf(stderr, "kernel target: transport reset: %s\n", why);
+    khost_pump(t->k);
+    return r;
+}
+
+static int kt_ring_info(void *tp, unsigned q, struct conf_ring_info *out)
+{
+    struct kt *t = tp;
+    const struct vring_layout *l = khost_layout(t->k, q);
+    if (l == NULL)
+        return -EINVAL;
+    uint8_t a[4], u[4];
+    if (khost_mem_read(t->k, l->avail, a, 4) != 0 || khost_mem_read(t->k, l->used, u, 4) != 0)
+        return -EFAULT;
+    out->num = l->num;
+    out->desc = l->desc;
+    out->avail = l->avail;
+    out->used = l->used;
+    out->avail_flags = (uint16_t)(a[0] | a[1] << 8);
+    out->avail_idx = (uint16_t)(a[2] | a[3] << 8);
+    out->used_flags = (uint16_t)(u[0] | u[1] << 8);
+    out->used_idx = (uint16_t)(u[2] | u[3] << 8);
+    return 0;
+}
+
+static uint64_t kt_drops(void *tp, enum conf_side s, enum vep_drop why)
+{
+    struct kt *t = tp;
+    /* Only our side counts: the kernel keeps no such counters. The target
+     * does not claim CONF_CAP_COUNTERS for that reason. */
+    if (s != CONF_GUEST || (unsigned)why >= VEP_DROP_COUNT)
+        return 0;
+    return vep_counters(ep(t))->drops[why];
+}
+
+const struct conf_target_ops conf_target_kernel = {
+    .name = "kernel",
+    .mask = CONF_KERNEL,
+    .available = kt_available,
+    .open = kt_open,
+    .close = kt_close,
+    .caps = kt_caps,
+    .guest_cid = kt_guest_cid,
+    .now = kt_now,
+    .socket = kt_socket,
+    .bind = kt_bind,
+    .listen = kt_listen,
+    .accept = kt_accept,
+    .connect = kt_connect,
+    .send = kt_send,
+    .recv = kt_recv,
+    .shutdown = kt_shutdown,
+    .close_sock = kt_close_sock,
+    .poll = kt_poll,
+    .sock_error = kt_sock_error,
+    .set_buf_size = kt_set_buf_size,
+    .set_rcvlowat = kt_set_rcvlowat,
+    .local_port = kt_local_port,
+    .peer_name = kt_peer_name,
+    .wait = kt_wait,
+    .raw_begin = kt_raw_begin,
+    .raw_send = kt_raw_send,
+    .raw_recv = kt_raw_recv,
+    .raw_chain = kt_raw_chain,
+    .ring_info = kt_ring_info,
+    .transport_reset = kt_transport_reset,
+    .drops = kt_drops,
+};

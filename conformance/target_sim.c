@@ -1,0 +1,268 @@
+/* The sim target: the simulator stepped by the case. A scenario with no
+ * flows leaves the sockets to the case; the seed decides every interleaving
+ * (who runs next, notification latencies) while the invariant oracle checks
+ * every step. Guest sockets are the endpoint our driver serves, host
+ * sockets the one our device serves. */
+#include "conformance/target_sim_priv.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIMT_CAPS                                                                         \
+    (CONF_CAP_RAW | CONF_CAP_RAW_RING | CONF_CAP_RESET | CONF_CAP_COUNTERS | CONF_CAP_CONFIG | \
+     CONF_CAP_RAW_HOST | CONF_CAP_RING_INSPECT)
+
+static struct vep *ep_of(struct simt *t, enum conf_side s)
+{
+    return s == CONF_GUEST ? world_guest(t->w) : world_host(t->w);
+}
+
+static uint64_t now_of(const struct simt *t)
+{
+    return sim_now(t->s);
+}
+
+/* While the case speaks for one side, the other side's connections have
+ * no socket at this end by design: the oracle must not ask for one.
+ * Everything else (rings, credit of socket pairs) is still checked. */
+static bool raw_exempt(void *ctx, bool guest_side, const struct vep_conn_info *c)
+{
+    const struct simt *t = ctx;
+    (void)c;
+    return guest_side ? t->raw_host : t->raw;
+}
+
+static void world_settings(struct world_cfg *wc, const struct conf_opts *o)
+{
+    memset(wc, 0, sizeof(*wc));
+    for (int q = 0; q < VSOCK_VQ_COUNT; q++)
+        wc->qsize[q] = o->queue_size;
+    wc->rx_buf_size = o->rx_buf_size;
+    wc->features = o->features;
+    wc->host.buf_alloc = o->host_buf_alloc;
+}
+
+static void describe_result(const struct sim_result *r, char *why, size_t len)
+{
+    snprintf(why, len, "%s: %s: %s (step %" PRIu64 ", t=%.3f ms)", sim_status_name(r->status),
+             r->invariant, r->message, r->step, (double)r->t_ns / 1e6);
+}
+
+static void simt_free(struct simt *t)
+{
+    simt_queue_free(&t->gq);
+    simt_queue_free(&t->hq);
+    free(t->mem);
+    free(t->shadow);
+    free(t);
+}
+
+static void *simt_open(const struct conf_opts *o, char *why, size_t len)
+{
+    struct simt *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        snprintf(why, len, "out of memory");
+        return NULL;
+    }
+    world_settings(&t->wc, o);
+    struct sim_cfg cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.seed = o->seed;
+    snprintf(cfg.scenario.name, sizeof(cfg.scenario.name), "conformance");
+    cfg.scenario.ngroups = 0; /* no workload: the case is the only application */
+    cfg.check_every_step = true;
+    cfg.world = &t->wc;
+    t->s = sim_open(&cfg, &t->res);
+    if (t->s == NULL || t->res.status != SIM_OK) {
+        describe_result(&t->res, why, len);
+        if (t->s != NULL)
+            sim_close(t->s, false);
+        simt_free(t);
+        return NULL;
+    }
+    t->w = sim_world(t->s);
+    world_set_exempt(t->w, raw_exempt, t);
+    return t;
+}
+
+static bool simt_close(void *tp, char *why, size_t len)
+{
+    struct simt *t = tp;
+    /* No final socket check: sockets may linger legitimately (a close
+     * waits up to 8 s for the peer's RST). */
+    enum sim_status st = sim_close(t->s, false);
+    uint64_t lost = t->gq.overflow + t->hq.overflow;
+    bool ok = st == SIM_OK && lost == 0;
+    if (st != SIM_OK)
+        describe_result(&t->res, why, len);
+    else if (lost != 0)
+        snprintf(why, len, "a raw packet queue overflowed: %" PRIu64 " packets lost", lost);
+    simt_free(t);
+    return ok;
+}
+
+static bool simt_available(char *why, size_t len)
+{
+    (void)why;
+    (void)len;
+    return true;
+}
+
+static unsigned simt_caps(const void *tp)
+{
+    (void)tp;
+    return SIMT_CAPS;
+}
+
+static uint64_t simt_guest_cid(const void *tp)
+{
+    const struct simt *t = tp;
+    return world_guest_cid(t->w);
+}
+
+static uint64_t simt_now(const void *tp)
+{
+    return now_of(tp);
+}
+
+bool simt_wait(void *tp, bool (*cond)(void *arg), void *arg, uint64_t timeout_ns)
+{
+    struct simt *t = tp;
+    uint64_t now = now_of(t);
+    uint64_t deadline = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+    return sim_run_until(t->s, cond, arg, deadline);
+}
+
+/* ---- sockets ---- */
+
+static int simt_socket(void *tp, enum conf_side s, int type)
+{
+    return vep_socket(ep_of(tp, s), type);
+}
+
+static int simt_bind(void *tp, enum conf_side s, int fd, uint32_t port)
+{
+    return vep_bind(ep_of(tp, s), fd, port);
+}
+
+static int simt_listen(void *tp, enum conf_side s, int fd, int backlog)
+{
+    return vep_listen(ep_of(tp, s), fd, backlog);
+}
+
+static int simt_accept(void *tp, enum conf_side s, int fd)
+{
+    return vep_accept(ep_of(tp, s), fd, NULL, NULL);
+}
+
+static int simt_connect(void *tp, enum conf_side s, int fd, uint64_t cid, uint32_t port)
+{
+    return vep_connect(ep_of(tp, s), fd, cid, port, now_of(tp));
+}
+
+static int64_t simt_send(void *tp, enum conf_side s, int fd, const void *buf, size_t len,
+                         unsigned flags)
+{
+    return vep_send(ep_of(tp, s), fd, buf, len, flags);
+}
+
+static int64_t simt_recv(void *tp, enum conf_side s, int fd, void *buf, size_t len,
+                         unsigned flags, unsigned *out_flags)
+{
+    return vep_recv(ep_of(tp, s), fd, buf, len, flags, out_flags);
+}
+
+static int simt_shutdown(void *tp, enum conf_side s, int fd, int how)
+{
+    return vep_shutdown(ep_of(tp, s), fd, how);
+}
+
+static int simt_close_sock(void *tp, enum conf_side s, int fd)
+{
+    return vep_close(ep_of(tp, s), fd, now_of(tp));
+}
+
+static unsigned simt_poll(void *tp, enum conf_side s, int fd)
+{
+    return vep_poll(ep_of(tp, s), fd);
+}
+
+static int simt_sock_error(void *tp, enum conf_side s, int fd)
+{
+    return vep_sock_error(ep_of(tp, s), fd);
+}
+
+static int simt_set_buf_size(void *tp, enum conf_side s, int fd, uint32_t bytes)
+{
+    return vep_set_buf_size(ep_of(tp, s), fd, bytes);
+}
+
+static int simt_set_rcvlowat(void *tp, enum conf_side s, int fd, uint32_t bytes)
+{
+    return vep_set_rcvlowat(ep_of(tp, s), fd, bytes);
+}
+
+static int simt_local_port(void *tp, enum conf_side s, int fd, uint32_t *port)
+{
+    return vep_sock_name(ep_of(tp, s), fd, port, NULL, NULL);
+}
+
+static int simt_peer_name(void *tp, enum conf_side s, int fd, uint64_t *cid, uint32_t *port)
+{
+    return vep_sock_name(ep_of(tp, s), fd, NULL, cid, port);
+}
+
+/* ---- the rest ---- */
+
+static int simt_transport_reset(void *tp)
+{
+    struct simt *t = tp;
+    return vdev_inject_transport_reset(world_device(t->w));
+}
+
+static uint64_t simt_drops(void *tp, enum conf_side s, enum vep_drop why)
+{
+    if ((unsigned)why >= VEP_DROP_COUNT)
+        return 0;
+    return vep_counters(ep_of(tp, s))->drops[why];
+}
+
+const struct conf_target_ops conf_target_sim = {
+    .name = "sim",
+    .mask = CONF_SIM,
+    .available = simt_available,
+    .open = simt_open,
+    .close = simt_close,
+    .caps = simt_caps,
+    .guest_cid = simt_guest_cid,
+    .now = simt_now,
+    .socket = simt_socket,
+    .bind = simt_bind,
+    .listen = simt_listen,
+    .accept = simt_accept,
+    .connect = simt_connect,
+    .send = simt_send,
+    .recv = simt_recv,
+    .shutdown = simt_shutdown,
+    .close_sock = simt_close_sock,
+    .poll = simt_poll,
+    .sock_error = simt_sock_error,
+    .set_buf_size = simt_set_buf_size,
+    .set_rcvlowat = simt_set_rcvlowat,
+    .local_port = simt_local_port,
+    .peer_name = simt_peer_name,
+    .wait = simt_wait,
+    .raw_begin = simt_raw_begin,
+    .raw_send = simt_raw_send,
+    .raw_recv = simt_raw_recv,
+    .raw_chain = simt_raw_chain,
+    .raw_host_begin = simt_raw_host_begin,
+    .raw_host_send = simt_raw_host_send,
+    .raw_host_recv = simt_raw_host_recv,
+    .ring_info = simt_ring_info,
+    .transport_reset = simt_transport_reset,
+    .drops = simt_drops,
+};
