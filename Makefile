@@ -10,7 +10,7 @@ CCNAME := $(notdir $(firstword $(CC)))
 BUILD_PREFIX ?=
 B := build/$(BUILD_PREFIX)$(CCNAME)-$(MODE)
 
-MODULES := ring transport driver device sim traces conformance cli vhostuser fuzz bench
+MODULES := ring transport driver device sim traces conformance cli vhostuser fuzz bench khost
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wformat=2 -Wvla
@@ -41,7 +41,7 @@ TESTLIB := $(B)/libvsocksim_test.a
 TESTS := $(patsubst %.c,$(B)/%,$(TEST_SRCS))
 VSOCKSIM := $(B)/vsocksim
 
-.PHONY: all run test test-one deps clean corpus-update
+.PHONY: all run test test-one test-determinism deps clean corpus-update
 all: $(VSOCKSIM) $(TESTS)
 
 deps:
@@ -76,6 +76,11 @@ test-one: $(TESTS) $(VSOCKSIM)
 test: deps
 	@$(MAKE) --no-print-directory MODE=release test-one
 	@$(MAKE) --no-print-directory MODE=asan test-one
+	@$(MAKE) --no-print-directory test-determinism
+
+# The same traces from gcc and clang at -O0 and -O2 (four builds of vsocksim).
+test-determinism: deps
+	@BUILD_PREFIX='$(BUILD_PREFIX)' ci/determinism.sh
 
 # Re-records traces/corpus after an intended change of behaviour.
 corpus-update:

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vsocksim needs, and nothing when they are all present.
-# Usage: ci/install-deps.sh [group...]   groups: build (default), kernel, fuzz, bench
+# Usage: ci/install-deps.sh [group...]   groups: build (default), kernel, fuzz, bench, views
 set -euo pipefail
 
 packages_for() {
     case "$1" in
         build)  echo "make gcc clang libclang-rt-14-dev pkg-config kyua atf-sh libatf-dev" ;;
         kernel) echo "qemu-system-x86 busybox-static cpio kmod" ;;
-        fuzz)   echo "afl++" ;;
-        bench)  echo "gnuplot-nox" ;;
-        *) echo "install-deps: unknown group '$1' (known: build kernel fuzz bench)" >&2; exit 2 ;;
+        fuzz)   echo "afl++ lld-14 llvm-14" ;; # afl-clang-lto links with lld
+        bench)  echo "gnuplot-nox libpcap-dev linux-libc-dev xz-utils" ;;
+        views)  echo "libpcap-dev tshark libxml2-utils" ;;
+        *) echo "install-deps: unknown group '$1' (known: build kernel fuzz bench views)" >&2; exit 2 ;;
     esac
 }
 
@@ -33,5 +34,9 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# tshark's wireshark-common asks whether non-root users may capture: no.
+if [[ " ${missing[*]} " == *" tshark "* ]]; then
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

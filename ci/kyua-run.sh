@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Runs the Kyua suite against one build directory, keeps Kyua's store and logs
 # there, writes a JUnit file, and fails when any case failed or broke.
+# The tests that run the program find it through the ATF config variable
+# test_suites.vsocksim.vsocksim (an absolute path: each case runs in its own
+# temporary directory).
 # Usage: ci/kyua-run.sh BUILD_DIR LABEL [kyua -v options...]
 set -uo pipefail
 b=$1; label=$2; shift 2
+b=$(cd "$b" && pwd) || { echo "$label: no build directory" >&2; exit 1; }
 db="$b/kyua-results.db"
 rm -f "$db"
-out=$(kyua --config=none --logfile="$b/kyua.log" test --kyuafile=Kyuafile --build-root="$b" \
-        --results-file="$db" "$@" 2>&1)
+out=$(kyua --config=none --logfile="$b/kyua.log" -v "test_suites.vsocksim.vsocksim=$b/vsocksim" "$@" \
+        test --kyuafile=Kyuafile --build-root="$b" --results-file="$db" 2>&1)
 rc=$?
 printf '%s\n' "$out" | grep -vE -e '->  passed' || true
 kyua --config=none --logfile="$b/kyua.log" report-junit --results-file="$db" --output="$b/junit.xml" >/dev/null 2>&1 || true

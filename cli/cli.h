@@ -31,9 +31,12 @@ struct run_opts {
 int cmd_run(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_pcap(int argc, char **argv);  /* cli/views.c */
+int cmd_chart(int argc, char **argv); /* cli/views.c */
 int cmd_sweep(int argc, char **argv);
 int cmd_faults(int argc, char **argv);
 int cmd_scenarios(int argc, char **argv);
+int cmd_vhost_user(int argc, char **argv); /* cli/vhost_user_cmd.c */
 
 /* One-line usage error: "vsocksim CMD: message", exit status 2. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -54,5 +57,35 @@ int parse_u64(const char *s, uint64_t *out);
 struct trace_header;
 /* A run's options from a trace's header; -1 after printing what is wrong. */
 int opts_from_header(const struct trace_header *h, struct run_opts *o, const char *path);
+
+/* ---- shrink and report (cli/shrink.c, cli/report.c) ---- */
+
+int cmd_shrink(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+
+struct shrink_stats {
+    size_t before_bytes, after_bytes;          /* decisions as decision_bytes */
+    uint64_t before_decisions, after_decisions;
+    uint64_t before_steps, after_steps;
+    uint64_t runs;
+    bool same;                                 /* the result fails as the original */
+    char invariant[48];
+    char message[512];                         /* the result's violation */
+};
+/* Delta debugging over the decisions of the trace in, written to out (the
+ * same header; decisions recorded). At most max_runs runs (0 = 4000).
+ * Returns an exit status: 0, 2 (not a violation), 3 (unreadable). */
+int shrink_trace(const char *in, const char *out, uint64_t max_runs, struct shrink_stats *st);
+/* Same status and invariant (and, for liveness, the same kind). */
+bool shrink_same_failure(const struct sim_result *want, const struct sim_result *got);
+
+struct report_opts {
+    const char *trace;
+    const char *log;    /* a sanitizer's or harness's output to quote, or NULL */
+    const char *input;  /* the fuzzer input the trace came from, or NULL */
+    unsigned context;   /* timeline lines before the end; 0 = 30 */
+};
+/* Writes the Markdown bug report for a trace to out; an exit status. */
+int report_write(const struct report_opts *ro, FILE *out);
 
 #endif

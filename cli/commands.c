@@ -374,11 +374,13 @@ static int sweep_args(int argc, char **argv, struct run_opts *o, struct sweep *s
             continue;
         }
         const char *a = argv[i];
-        if (strcmp(a, "--seeds") == 0 && i + 1 < argc) {
+        if ((strcmp(a, "--seeds") == 0 || strcmp(a, "--shard") == 0) && i + 1 >= argc)
+            return usage_error("sweep", "%s needs a value", a), -1;
+        if (strcmp(a, "--seeds") == 0) {
             if (parse_range(argv[++i], sw) < 0)
                 return usage_error("sweep", "--seeds: '%s' is not A-B with A <= B", argv[i]), -1;
             have_seeds = true;
-        } else if (strcmp(a, "--shard") == 0 && i + 1 < argc) {
+        } else if (strcmp(a, "--shard") == 0) {
             if (parse_shard(argv[++i], sw) < 0)
                 return usage_error("sweep", "--shard: '%s' is not i/n with 1 <= i <= n", argv[i]), -1;
         } else {

@@ -51,6 +51,54 @@ static const struct command commands[] = {
      "\n"
      "Prints packets and faults, one line each, with simulated time; --verbose adds\n"
      "the scheduler's decisions.\n"},
+    {"pcap", cmd_pcap, "write a trace's packets as a pcap file for Wireshark",
+     "usage: vsocksim pcap TRACE -o FILE.pcap\n"
+     "\n"
+     "Writes every packet record of the trace as a LINKTYPE_VSOCK (271) frame, as\n"
+     "Linux's vsockmon captures them: af_vsockmon_hdr, the 44-byte virtio header,\n"
+     "then for RW packets hdr.len bytes of zeros (a trace keeps only the payload's\n"
+     "CRC-32). Timestamps are the simulated time. Open it with wireshark or\n"
+     "tshark -r FILE.pcap. TRACE may be - for standard input.\n"},
+    {"chart", cmd_chart, "draw a trace as a message sequence chart (SVG)",
+     "usage: vsocksim chart TRACE -o FILE.svg [--fold] [--page-rows N] [--max-rows N]\n"
+     "\n"
+     "Lanes for the guest app, the driver, the device and the host app; one arrow\n"
+     "per packet crossing the ring (colour = connection), dashed arrows for the\n"
+     "kicks and interrupts the trace shows, faults marked on the lanes they hit,\n"
+     "and the scheduler's decisions counted on the row that follows them.\n"
+     "\n"
+     "  --fold          one arrow for each run of RW packets of one connection and\n"
+     "                  direction (\"RW x12 49152B\")\n"
+     "  --page-rows N   rows per page (default 60); each page repeats the lane names\n"
+     "  --max-rows N    stop after N rows\n"
+     "\n"
+     "FILE may be - for standard output.\n"},
+    {"shrink", cmd_shrink, "make a failing trace smaller, failing the same way",
+     "usage: vsocksim shrink TRACE -o OUT [--max-runs N]\n"
+     "\n"
+     "Delta debugging over the trace's decisions: they are taken as a fuzzer's\n"
+     "decision bytes (each decision as many bytes as its range needs; past the end\n"
+     "every decision is 0), chunks are removed and then zeroed while the run still\n"
+     "ends with the same violated invariant, and the smallest run is recorded to\n"
+     "OUT with the same header, decisions included (vsocksim replay OUT). Run it\n"
+     "from the source tree when the trace names a scenario file.\n"
+     "\n"
+     "  --max-runs N   stop after N trial runs (default 4000)\n"
+     "\n"
+     "Exit status: 0 smaller and failing the same way, 1 the result fails\n"
+     "differently, 2 the trace does not end with a violation, 3 unreadable.\n"},
+    {"report", cmd_report, "write a Markdown bug report for a failing trace",
+     "usage: vsocksim report TRACE [-o REPORT.md] [--log FILE] [--input FILE]\n"
+     "                       [--context N]\n"
+     "\n"
+     "Replays the trace and writes what failed (invariant and message), the seed,\n"
+     "scenario and options, the last N timeline lines before the failure (default\n"
+     "30), and the commands that reproduce it.\n"
+     "\n"
+     "  --log FILE     quote a sanitizer's or fuzz harness's output (a crash)\n"
+     "  --input FILE   the fuzzer input the trace was made from (fuzz/sim_prog)\n"
+     "\n"
+     "REPORT.md may be - (or left out) for standard output.\n"},
     {"sweep", cmd_sweep, "run many seeds and list the failing ones",
      "usage: vsocksim sweep --seeds A-B [--shard I/N] [--scenario NAME | --scenario-file F]\n"
      "                      [--faults SPEC] [--steps N] [--fault-window-ms MS]\n"
@@ -64,6 +112,26 @@ static const struct command commands[] = {
      "usage: vsocksim faults\n\nLists every fault --faults accepts, with what it does.\n"},
     {"scenarios", cmd_scenarios, "list the built-in scenarios",
      "usage: vsocksim scenarios\n\nLists the built-in scenarios and their default faults.\n"},
+    {"vhost-user", cmd_vhost_user, "serve QEMU's vhost-user-vsock-pci with our device",
+     "usage: vsocksim vhost-user --socket PATH --cid N [--uds-path PREFIX]\n"
+     "                           [--no-seqpacket] [--no-reply-ack] [--verbose]\n"
+     "                           [--max-connections N]\n"
+     "\n"
+     "Listens on the Unix socket PATH for QEMU (-chardev socket,path=PATH\n"
+     "-device vhost-user-vsock-pci,chardev=...; guest memory must be shared:\n"
+     "memory-backend-memfd,share=on) and serves the guest's rx and tx rings with\n"
+     "our device. The guest's CID is N (3..4294967294).\n"
+     "\n"
+     "  --uds-path PREFIX    host side as Unix sockets: connect to PREFIX and write\n"
+     "                       'CONNECT <port>\\n' (answer 'OK <hostport>\\n') to reach\n"
+     "                       a guest listener; a guest connecting to host port P\n"
+     "                       reaches a listener at PREFIX_P\n"
+     "  --no-seqpacket       do not offer VIRTIO_VSOCK_F_SEQPACKET\n"
+     "  --no-reply-ack       do not offer the REPLY_ACK protocol feature\n"
+     "  --verbose            log every vhost-user message\n"
+     "  --max-connections N  exit after N front ends have come and gone\n"
+     "\n"
+     "Serves one front end at a time and the next one after it leaves.\n"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -110,7 +178,9 @@ int main(int argc, char **argv)
     if (strcmp(name, "help") == 0) {
         if (argc == 2)
             return usage(stdout, EXIT_RUN_OK);
-        if (argc > 3 || find(argv[2]) == NULL)
+        if (argc > 3)
+            return usage_error(NULL, "help takes one command, not %d arguments", argc - 2);
+        if (find(argv[2]) == NULL)
             return usage_error(NULL, "help: unknown command '%s'", argv[2]);
         print_command_help(stdout, argv[2]);
         return EXIT_RUN_OK;
