@@ -70,7 +70,7 @@ awk -F'\t' -v SP="$tmp/sim.p" -v KP="$tmp/ker.p" '
             ds = "-"; dk = "-"
             if (agree == "no") {
                 if (sn[c] == 0 && kn[c] == 0) { ds = "(no transcript)"; dk = "(no transcript)" }
-                else if (sn[c] == 0) { ds = "(the sim target prints no transcript)"; dk = (kn[c] > 0 ? "first: " kp[c, 1] : "(none)") }
+                else if (sn[c] == 0) { ds = "(the sim target prints no transcript)"; dk = (kn[c] > 0 ? "(" kn[c] " packets) first: " kp[c, 1] " ... last: " kp[c, kn[c]] : "(none)") }
                 else if (kn[c] == 0) { dk = "(no packets)"; ds = "first: " sp[c, 1] }
                 else {
                     m = sn[c] > kn[c] ? sn[c] : kn[c]

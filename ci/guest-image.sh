@@ -9,9 +9,10 @@
 #                programs, Kyuafiles, ...); its rootfs/ subtree, if any,
 #                lands at / instead (files the programs find by absolute
 #                path, such as the conformance sources and scripts)
-#   OUT_DIR      gets vmlinuz, initramfs.cpio, kernel-version and stamp;
-#                OUT_DIR/cache keeps the downloaded .deb and what was taken
-#                out of it.
+#   OUT_DIR      gets vmlinuz, initramfs.cpio, kernel-version and stamp.
+# The downloaded .deb and what was taken out of it stay in a cache shared by
+# every image built beside OUT_DIR ($VSOCKSIM_GUEST_CACHE, default
+# OUT_DIR/../guest-cache), under a lock.
 # The image is rebuilt only when an input changed: this script, ci/guest-init.sh,
 # the kernel package's name and version, busybox's and kyua's versions, and
 # the payload's files (names, modes and contents). Nothing here starts QEMU or
@@ -22,10 +23,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: guest-image.sh OUT_DIR PAYLOAD_DIR}
 payload=${2:?usage: guest-image.sh OUT_DIR PAYLOAD_DIR}
 [ -d "$payload" ] || { echo "guest-image: no payload directory $payload" >&2; exit 1; }
-mkdir -p "$out/cache"
+mkdir -p "$out"
 out=$(cd "$out" && pwd)
 payload=$(cd "$payload" && pwd)
-cache=$out/cache
+cache=${VSOCKSIM_GUEST_CACHE:-$(dirname "$out")/guest-cache}
+mkdir -p "$cache"
+cache=$(cd "$cache" && pwd)
 
 # Modules, in load order (DESIGN: "Facts measured"). The vhost side is what
 # the kernel target needs; the virtio-pci guest side is for the guest target.
@@ -87,6 +90,8 @@ fi
 t0=$(date +%s%N)
 
 # ---- the kernel package ----------------------------------------------------------
+exec 9>"$cache/.lock"
+flock 9 # another image build may be filling the cache
 deb="$cache/${pkg}_${ver//:/%3a}_amd64.deb"
 if [ ! -f "$deb" ]; then
     echo "guest-image: downloading $pkg $ver" >&2
@@ -118,6 +123,7 @@ if [ ! -f "$kdir/.done" ]; then
     dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$kdir" "${pats[@]}"
     touch "$kdir/.done"
 fi
+cp "$kdir/boot/vmlinuz-$kver" "$out/vmlinuz.tmp"
 
 # ---- the root -------------------------------------------------------------------
 root="$out/root"
@@ -191,7 +197,6 @@ nogroup:x:65534:
 EOF
 
 # ---- the archive ----------------------------------------------------------------------
-cp "$kdir/boot/vmlinuz-$kver" "$out/vmlinuz.tmp"
 (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio -o -0 -H newc --quiet -R 0:0) >"$out/initramfs.cpio.tmp"
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 mv "$out/initramfs.cpio.tmp" "$out/initramfs.cpio"
