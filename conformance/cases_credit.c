@@ -147,6 +147,11 @@ CONF_CASE(credit_fields_on_every_packet, "VS-07 VS-I9", RAW, CONF_CAP_RAW,
         CONF_RAW_SEND(c, &h, data, sizeof(data));
         CONF_RECV_EXACT(c, CONF_HOST, a, in, sizeof(in));
         consumed += sizeof(in);
+        /* The read emptied the queue: Linux announces the space at once. */
+        struct vsock_hdr u;
+        CONF_RAW_EXPECT(c, &u, NULL, 0, VSOCK_OP_CREDIT_UPDATE);
+        CONF_REQUIRE_EQ(c, u.buf_alloc, buf_alloc);
+        CONF_REQUIRE_EQ(c, u.fwd_cnt, consumed);
         CONF_SEND_ALL(c, CONF_HOST, a, "r", 1);
         struct vsock_hdr rw;
         CONF_RAW_EXPECT(c, &rw, NULL, 0, VSOCK_OP_RW);
@@ -187,8 +192,9 @@ CONF_CASE(credit_request_answered, "VS-07 VS-I10", RAW, CONF_CAP_RAW,
 }
 
 CONF_CASE(credit_update_after_reads, "VS-07 VS-I10", RAW, CONF_CAP_RAW,
-          "the host announces consumed space by itself once less than 64 KiB of it is "
-          "unannounced (Linux 6.1), and not before")
+          "after a read the host announces consumed space by itself when the read emptied the "
+          "queue, or when less than 64 KiB of space is unannounced (Linux 6.1); a read that "
+          "leaves data and plenty of space sends nothing")
 {
     CONF_RAW_BEGIN(c);
     int lfd = CONF_LISTEN(c, CONF_HOST, VSOCK_TYPE_STREAM, 7500, 4);
@@ -196,26 +202,56 @@ CONF_CASE(credit_update_after_reads, "VS-07 VS-I10", RAW, CONF_CAP_RAW,
     CONF_REQUIRE_EQ(c, r.buf_alloc, HOST_BUF);
     int a = CONF_ACCEPT(c, CONF_HOST, lfd);
     uint8_t *data = conf_scratch(c, 32768), *in = conf_scratch(c, 32768);
-    uint32_t sent = 0;
-    /* 6 x 32 KiB = 192 KiB read: 64 KiB still unannounced, no update. */
-    for (int i = 0; i < 8; i++) {
+    struct vsock_hdr h = conf_raw_hdr(c, VSOCK_OP_RW, 3500, 7500, VSOCK_TYPE_STREAM);
+    struct vsock_hdr u;
+    uint32_t sent = 0, got = 0;
+
+    /* Two packets; reads that leave data queued and plenty of space send
+     * nothing (whole packets only: Linux counts fwd_cnt per packet). */
+    for (int i = 0; i < 2; i++, sent += 32768) {
         conf_fill(data, 32768, 10, sent);
-        struct vsock_hdr h = conf_raw_hdr(c, VSOCK_OP_RW, 3500, 7500, VSOCK_TYPE_STREAM);
         CONF_RAW_SEND(c, &h, data, 32768);
+    }
+    CONF_RECV_EXACT(c, CONF_HOST, a, in, 1000); /* part of the first packet */
+    CONF_REQUIRE_EQ(c, conf_check(in, 1000, 10, got), 1000);
+    got += 1000;
+    CONF_RAW_EXPECT_NONE(c, CONF_MS(10));
+    CONF_RECV_EXACT(c, CONF_HOST, a, in, 32768 - 1000); /* the rest of it */
+    CONF_REQUIRE_EQ(c, conf_check(in, 32768 - 1000, 10, got), 32768 - 1000);
+    got += 32768 - 1000;
+    CONF_RAW_EXPECT_NONE(c, CONF_MS(10));
+
+    /* The read that empties the queue announces the space. */
+    CONF_RECV_EXACT(c, CONF_HOST, a, in, 32768);
+    CONF_REQUIRE_EQ(c, conf_check(in, 32768, 10, got), 32768);
+    got += 32768;
+    CONF_RAW_EXPECT(c, &u, NULL, 0, VSOCK_OP_CREDIT_UPDATE);
+    CONF_REQUIRE_ADDR(c, &u, 7500, 3500);
+    CONF_REQUIRE_EQ(c, u.fwd_cnt, got);
+    CONF_REQUIRE_EQ(c, u.buf_alloc, HOST_BUF);
+    CONF_RAW_EXPECT_NONE(c, CONF_MS(10));
+
+    /* A full buffer read a packet at a time: silent while 64 KiB or more is
+     * free (6 reads), announced once less is (the 7th, data still queued),
+     * and again by the read that empties the queue. */
+    for (int i = 0; i < 8; i++, sent += 32768) {
+        conf_fill(data, 32768, 10, sent);
+        CONF_RAW_SEND(c, &h, data, 32768);
+    }
+    for (int i = 1; i <= 8; i++) {
         CONF_RECV_EXACT(c, CONF_HOST, a, in, 32768);
-        CONF_REQUIRE_EQ(c, conf_check(in, 32768, 10, sent), 32768);
-        sent += 32768;
-        if (sent <= HOST_BUF - 65536) {
+        CONF_REQUIRE_EQ(c, conf_check(in, 32768, 10, got), 32768);
+        got += 32768;
+        if (i <= 6) {
             CONF_RAW_EXPECT_NONE(c, CONF_MS(10));
             continue;
         }
-        struct vsock_hdr u;
         CONF_RAW_EXPECT(c, &u, NULL, 0, VSOCK_OP_CREDIT_UPDATE);
-        CONF_REQUIRE_EQ(c, u.fwd_cnt, sent);
+        CONF_REQUIRE_EQ(c, u.fwd_cnt, got);
         CONF_REQUIRE_EQ(c, u.buf_alloc, HOST_BUF);
-        break;
     }
-    CONF_REQUIRE_EQ(c, sent, HOST_BUF - 65536 + 32768);
+    CONF_REQUIRE_EQ(c, got, sent);
+    CONF_RAW_EXPECT_NONE(c, CONF_MS(10));
 }
 
 CONF_CASE(credit_buf_size_change_announced, "VS-07 VS-I10", RAW, CONF_CAP_RAW,

@@ -140,6 +140,10 @@ _Noreturn void conf_fail(struct conf *c, const char *file, int line, const char 
         fprintf(stderr, "conformance failure outside a runner: %s\n", buf);
         abort();
     }
+    /* One line: a test result with a newline in its reason is "broken" to Kyua. */
+    for (char *q = buf; *q; q++)
+        if (*q == '\n' || *q == '\r')
+            *q = ' ';
     snprintf(c->fail_msg, c->fail_len, "%s", buf);
     longjmp(*c->fail_env, 1);
 }

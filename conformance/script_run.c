@@ -169,14 +169,14 @@ static void do_expect(struct run *r)
     if (n < 0)
         FAIL(r, "receiving failed (%d)", n);
     if (n == 0)
-        FAIL(r, "expected: %s\n  got: no packet within %" PRIu64 " ms", want,
+        FAIL(r, "expected: %s | got: no packet within %" PRIu64 " ms", want,
              r->cmd->ns / 1000000);
     const char *field = mismatch(r, &r->cmd->pkt, &h, len);
     if (field == NULL)
         return;
     conf_hdr_format(&h, got, sizeof(got));
     show_bytes(r->rx, len < RX_CAP ? len : RX_CAP, pay, sizeof(pay));
-    FAIL(r, "expected: %s\n  got: %s %s\n  (%s differs)", want, got, len ? pay : "", field);
+    FAIL(r, "expected: %s | got: %s %s | (%s differs)", want, got, len ? pay : "", field);
 }
 
 static void do_none(struct run *r)
@@ -187,7 +187,7 @@ static void do_none(struct run *r)
     int n = conf_raw_recv(r->c, &h, r->rx, RX_CAP, &len, r->cmd->ns);
     if (n == 1) {
         conf_hdr_format(&h, got, sizeof(got));
-        FAIL(r, "expected no packet within %" PRIu64 " ms\n  got: %s", r->cmd->ns / 1000000, got);
+        FAIL(r, "expected no packet within %" PRIu64 " ms | got: %s", r->cmd->ns / 1000000, got);
     }
 }
 

@@ -160,7 +160,7 @@ int vdev_start(struct vdev *dev)
 
 void vdev_reset(struct vdev *dev)
 {
-    vep_reset_all(dev->ep);
+    vep_orphan_all(dev->ep); /* as vhost does to host sockets whose guest went away */
     stop_queues(dev);
     /* A reset device's pending notifications name rings that no longer exist. */
     dev->irq_pending = 0;

@@ -195,7 +195,7 @@ int vdev_inject_transport_reset(struct vdev *dev)
 {
     if (!dev->event_queue)
         return -ENODEV;
-    vep_reset_all(dev->ep);
+    vep_orphan_all(dev->ep); /* as vhost does to host sockets whose guest went away */
     dev->split.active = false;
     if (!vdev_q_running(dev, VSOCK_VQ_EVENT))
         return -ENOSPC;

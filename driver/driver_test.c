@@ -1454,7 +1454,13 @@ TC(seqpacket_not_negotiated, "without SEQPACKET a seqpacket REQUEST is refused b
     h_setup(&h);
     h.cfg.device_features = PLAIN_FEATURES;
     h_start(&h);
-    D_TRUE(vep_socket(EP(&h), VSOCK_TYPE_SEQPACKET) < 0);
+    /* As Linux: the socket is created; connect and listen refuse it. */
+    int sp = vep_socket(EP(&h), VSOCK_TYPE_SEQPACKET);
+    D_TRUE(sp >= 0);
+    D_EQ(-ESOCKTNOSUPPORT, vep_connect(EP(&h), sp, VSOCK_CID_HOST, 1234, h.now));
+    D_EQ(0, vep_bind(EP(&h), sp, 5001));
+    D_EQ(-ESOCKTNOSUPPORT, vep_listen(EP(&h), sp, 4));
+    D_EQ(0, vep_close(EP(&h), sp, h.now));
     int fd = vep_socket(EP(&h), VSOCK_TYPE_STREAM);
     D_EQ(0, vep_bind(EP(&h), fd, 5000));
     D_EQ(0, vep_listen(EP(&h), fd, 4));

@@ -895,11 +895,17 @@ TC(credit_request_answered, "CREDIT_REQUEST from either side is answered with th
     tt_fill(buf, sizeof(buf), 1, 0);
     t_send(t.g, g, buf, sizeof(buf), 0);
     t_send(t.h, h, buf, 500, 0);
+    /* A second packet each way stays queued: a read that empties the queue
+     * (fewer than SO_RCVLOWAT bytes left) would send an update. */
+    t_send(t.g, g, buf, 200, 0);
+    t_send(t.h, h, buf, 200, 0);
     t_settle(&t);
     TT_EQ(1000, vep_recv(t.h, h, buf, sizeof(buf), 0, NULL), "host reads");
-    TT_EQ(500, vep_recv(t.g, g, buf, sizeof(buf), 0, NULL), "guest reads");
+    TT_EQ(500, vep_recv(t.g, g, buf, 500, 0, NULL), "guest reads");
+    TT_EQ(200, vep_rx_queued(t.h, h), "host has 200 left");
+    TT_EQ(200, vep_rx_queued(t.g, g), "guest has 200 left");
     t_settle(&t);
-    /* Plenty of room left: no update went out on its own. */
+    /* Plenty of room and data left: no update went out on its own. */
     TT_EQ(0, conn_of(t.g, g).peer_fwd_cnt, "guest's view is stale");
     TT_EQ(0, conn_of(t.h, h).peer_fwd_cnt, "host's view is stale");
     TT_EQ(0, vep_credit_request(t.g, g), "guest asks");
@@ -1118,8 +1124,9 @@ static void reset_scene_start(struct t *t, struct reset_scene *s)
     TT_TRUE(s->f[0].rcvd < s->f[0].total && s->f[1].rcvd < s->f[1].total, "mid-transfer");
 }
 
-/* Every connection is reset on both sides, listeners survive, and new
- * connections both ways carry data. */
+/* Every connection is reset on the guest side and orphaned on the host side
+ * (as vhost does: still CONNECTED, ECONNRESET, unread data then EOF, EPIPE),
+ * listeners survive, and new connections both ways carry data. */
 static void reset_scene_check(struct t *t, struct reset_scene *s)
 {
     int gfd[2] = {s->g1, s->g2}, hfd[2] = {s->h1, s->h2};
@@ -1127,8 +1134,15 @@ static void reset_scene_check(struct t *t, struct reset_scene *s)
         TT_EQ(VEP_SS_UNCONNECTED, vep_sock_state(t->g, gfd[i]), "guest conn %d reset", i);
         TT_EQ(-ECONNRESET, vep_sock_error(t->g, gfd[i]), "guest conn %d error", i);
         TT_TRUE(vep_send(t->g, gfd[i], "x", 1, 0) < 0, "guest conn %d cannot send", i);
-        TT_TRUE(vep_sock_state(t->h, hfd[i]) != VEP_SS_CONNECTED, "host conn %d reset", i);
+        TT_EQ(VEP_SS_CONNECTED, vep_sock_state(t->h, hfd[i]), "host conn %d orphaned", i);
+        TT_TRUE(vep_poll(t->h, hfd[i]) & VEP_POLLERR, "host conn %d POLLERR", i);
         TT_EQ(-ECONNRESET, vep_sock_error(t->h, hfd[i]), "host conn %d error", i);
+        TT_EQ(-EPIPE, vep_send(t->h, hfd[i], "x", 1, 0), "host conn %d cannot send", i);
+        uint8_t rb[4096];
+        int64_t r;
+        while ((r = vep_recv(t->h, hfd[i], rb, sizeof(rb), 0, NULL)) > 0)
+            ;
+        TT_EQ(0, r, "host conn %d: unread data, then EOF", i);
     }
     TT_EQ(VEP_SS_LISTEN, vep_sock_state(t->h, s->hl), "host listener survives");
     TT_EQ(VEP_SS_LISTEN, vep_sock_state(t->g, s->gl), "guest listener survives");
@@ -1291,7 +1305,14 @@ static void feature_run(uint64_t offer, uint64_t driver_features, uint32_t qsize
         seq_roundtrip(&t, t.g, g, t.h, h, 5000, 1, true);
         seq_roundtrip(&t, t.h, h, t.g, g, 5000, 2, false);
     } else {
-        TT_EQ(-ESOCKTNOSUPPORT, vep_socket(t.g, SEQPACKET), "no seqpacket in the guest");
+        /* As Linux: the socket is created, connect and listen refuse it. */
+        int sp = vep_socket(t.g, SEQPACKET);
+        TT_TRUE(sp >= 0, "seqpacket socket: %s", tt_errname(sp));
+        TT_EQ(-ESOCKTNOSUPPORT, vep_connect(t.g, sp, VSOCK_CID_HOST, HOST_PORT + 1, t.now),
+              "no seqpacket connect in the guest");
+        TT_EQ(0, vep_bind(t.g, sp, GUEST_PORT + 1), "bind");
+        TT_EQ(-ESOCKTNOSUPPORT, vep_listen(t.g, sp, 4), "no seqpacket listen in the guest");
+        TT_EQ(0, vep_close(t.g, sp, t.now), "close");
     }
     t_fini(&t);
 }

@@ -343,7 +343,6 @@ ATF_TC_BODY(socket_api_errors, tc)
     tt_pair_init_cfg(&p, &gc, &hc);
     struct vep *ep = TT_G(&p);
     TT_EQ(-ESOCKTNOSUPPORT, vep_socket(ep, 3), "type 3");
-    TT_EQ(-ESOCKTNOSUPPORT, vep_socket(ep, SP), "seqpacket not negotiated");
     int s = vep_socket(ep, ST);
     TT_EQ(0, s, "fd");
     TT_EQ(-EBADF, vep_bind(ep, 7, 100), "bind bad fd");
@@ -366,6 +365,16 @@ ATF_TC_BODY(socket_api_errors, tc)
     TT_EQ(VEP_SS_FREE, vep_sock_state(ep, s), "freed");
     TT_EQ(0, vep_socket(ep, ST), "the lowest fd is reused");
     TT_EQ(1, vep_socket(ep, ST), "next fd");
+    /* Seqpacket not negotiated: Linux creates the socket and refuses at
+     * connect and listen. */
+    int q = vep_socket(ep, SP);
+    TT_EQ(2, q, "seqpacket socket without seqpacket negotiated");
+    TT_EQ(-ESOCKTNOSUPPORT, vep_connect(ep, q, VSOCK_CID_HOST, 100, 0), "seqpacket connect");
+    TT_EQ(VEP_SS_UNCONNECTED, vep_sock_state(ep, q), "still unconnected");
+    TT_EQ(0, vep_bind(ep, q, 4001), "bind");
+    TT_EQ(-ESOCKTNOSUPPORT, vep_listen(ep, q, 4), "seqpacket listen");
+    TT_EQ(0, vep_tx_queued_pkts(ep), "nothing sent");
+    TT_EQ(0, vep_close(ep, q, 0), "close");
     tt_pair_fini(&p);
 }
 
@@ -637,14 +646,17 @@ ATF_TC_BODY(data_both_ways, tc)
     TT_EQ(5, vep_recv(TT_H(&p), h, buf, sizeof buf, 0, NULL), "host recv");
     TT_TRUE(memcmp(buf, "hello", 5) == 0, "data");
     TT_EQ(-EAGAIN, vep_recv(TT_H(&p), h, buf, sizeof buf, 0, NULL), "empty");
-    TT_EQ(0, vep_tx_queued_pkts(TT_H(&p)), "no CREDIT_UPDATE for 5 bytes");
+    TT_EQ(1, vep_tx_queued_pkts(TT_H(&p)), "the read emptied the queue: one CREDIT_UPDATE");
     TT_EQ(6, vep_send(TT_H(&p), h, "world!", 6, 0), "host send");
     tt_pump(&p);
-    TT_NLOG(&p, 2);
-    TT_PKT(&p, 1, TT_HOST, ST, VSOCK_OP_RW, 1234, gport, 0, 6);
-    TT_EQ(5, tt_log_at(&p, 1)->hdr.fwd_cnt, "the host's RW tells its fwd_cnt");
+    TT_NLOG(&p, 3);
+    TT_PKT(&p, 1, TT_HOST, ST, VSOCK_OP_CREDIT_UPDATE, 1234, gport, 0, 0);
+    TT_EQ(5, tt_log_at(&p, 1)->hdr.fwd_cnt, "the CREDIT_UPDATE tells the host's fwd_cnt");
+    TT_PKT(&p, 2, TT_HOST, ST, VSOCK_OP_RW, 1234, gport, 0, 6);
+    TT_EQ(5, tt_log_at(&p, 2)->hdr.fwd_cnt, "the host's RW tells its fwd_cnt");
     TT_EQ(6, vep_recv(TT_G(&p), g, buf, sizeof buf, 0, NULL), "guest recv");
     TT_TRUE(memcmp(buf, "world!", 6) == 0, "data");
+    TT_EQ(1, vep_tx_queued_pkts(TT_G(&p)), "the guest's read emptied its queue: one CREDIT_UPDATE");
     struct vep_conn_info gi = tt_conn(&p, TT_GUEST, g);
     TT_EQ(5, gi.tx_cnt, "guest tx_cnt");
     TT_EQ(5, gi.peer_fwd_cnt, "guest knows the host consumed 5");
@@ -652,7 +664,7 @@ ATF_TC_BODY(data_both_ways, tc)
     TT_EQ(5, vep_counters(TT_G(&p))->tx_bytes, "guest tx_bytes");
     TT_EQ(5, vep_counters(TT_H(&p))->rx_bytes, "host rx_bytes");
     TT_EQ(0, vep_send(TT_G(&p), g, NULL, 0, 0), "zero-length send sends nothing");
-    TT_EQ(0, vep_tx_queued_pkts(TT_G(&p)), "nothing queued");
+    TT_EQ(1, vep_tx_queued_pkts(TT_G(&p)), "nothing more queued");
     tt_pair_fini(&p);
 }
 
@@ -799,6 +811,43 @@ ATF_TC_BODY(credit_update_threshold, tc)
     tt_pair_fini(&p);
 }
 
+TT_TC(credit_update_emptying_read,
+      "a read leaving fewer than SO_RCVLOWAT bytes sends one CREDIT_UPDATE; one leaving more does not")
+ATF_TC_BODY(credit_update_emptying_read, tc)
+{
+    struct tt_pair p;
+    tt_pair_init(&p);
+    int g, h;
+    tt_stream_pair(&p, 1234, &g, &h);
+    uint32_t gport = local_port(TT_G(&p), g);
+    uint8_t data[300], rb[300];
+    tt_fill(data, sizeof data, 21, 0);
+    TT_EQ(100, vep_send(TT_G(&p), g, data, 100, 0), "first packet");
+    TT_EQ(200, vep_send(TT_G(&p), g, data + 100, 200, 0), "second packet");
+    tt_pump(&p);
+    p.record = true;
+    /* Plenty of free space and 200 bytes (>= SO_RCVLOWAT 1) left: no update. */
+    TT_EQ(100, vep_recv(TT_H(&p), h, rb, 100, 0, NULL), "read the first packet");
+    TT_EQ(100, tt_conn(&p, TT_HOST, h).fwd_cnt, "fwd_cnt");
+    TT_EQ(200, vep_rx_queued(TT_H(&p), h), "200 left");
+    TT_EQ(0, vep_tx_queued_pkts(TT_H(&p)), "no CREDIT_UPDATE");
+    /* The read that empties the queue: exactly one, with the new fwd_cnt. */
+    TT_EQ(200, vep_recv(TT_H(&p), h, rb + 100, 200, 0, NULL), "read the rest");
+    TT_TRUE(memcmp(rb, data, sizeof data) == 0, "data");
+    TT_EQ(1, vep_tx_queued_pkts(TT_H(&p)), "one CREDIT_UPDATE");
+    tt_pump(&p);
+    TT_NLOG(&p, 1);
+    TT_PKT(&p, 0, TT_HOST, ST, VSOCK_OP_CREDIT_UPDATE, 1234, gport, 0, 0);
+    TT_EQ(300, tt_log_at(&p, 0)->hdr.fwd_cnt, "the new fwd_cnt");
+    TT_EQ(DEF_BUF, tt_log_at(&p, 0)->hdr.buf_alloc, "buf_alloc");
+    TT_EQ(false, tt_log_at(&p, 0)->reply, "not a reply");
+    TT_EQ(300, tt_conn(&p, TT_GUEST, g).peer_fwd_cnt, "the guest took it");
+    /* A read of an empty queue frees nothing and sends nothing. */
+    TT_EQ(-EAGAIN, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, NULL), "empty");
+    TT_EQ(0, vep_tx_queued_pkts(TT_H(&p)), "no second update");
+    tt_pair_fini(&p);
+}
+
 TT_TC(tiny_buf_alloc, "SO_VM_SOCKETS_BUFFER_SIZE 1 is clamped to 128; the sender stalls and resumes")
 ATF_TC_BODY(tiny_buf_alloc, tc)
 {
@@ -888,9 +937,15 @@ ATF_TC_BODY(credit_request_answered, tc)
     uint32_t gport = local_port(TT_G(&p), g);
     TT_EQ(10, vep_send(TT_G(&p), g, "0123456789", 10, 0), "send");
     tt_pump(&p);
+    TT_EQ(10, vep_send(TT_G(&p), g, "abcdefghij", 10, 0), "send a second packet");
+    tt_pump(&p);
     char buf[16];
-    TT_EQ(10, vep_recv(TT_H(&p), h, buf, sizeof buf, 0, NULL), "recv");
+    /* The first packet only: 10 bytes (>= SO_RCVLOWAT) stay queued, space is
+     * plenty, so the read sends no update (an emptying read would). */
+    TT_EQ(10, vep_recv(TT_H(&p), h, buf, 10, 0, NULL), "recv");
+    TT_EQ(10, vep_rx_queued(TT_H(&p), h), "10 bytes left");
     TT_EQ(0, vep_tx_queued_pkts(TT_H(&p)), "no update on its own");
+    TT_EQ(0, tt_conn(&p, TT_GUEST, g).peer_fwd_cnt, "the guest's view is stale");
     p.record = true;
     TT_EQ(0, vep_credit_request(TT_G(&p), g), "credit request");
     tt_pump(&p);
@@ -1107,13 +1162,15 @@ ATF_TC_BODY(shutdown_both_unread_no_rst, tc)
     TT_EQ(10, vep_recv(TT_H(&p), h, buf, sizeof buf, 0, NULL), "data");
     TT_EQ(0, vep_recv(TT_H(&p), h, buf, sizeof buf, 0, NULL), "EOF");
     tt_pump(&p);
-    TT_NLOG(&p, 2);
+    TT_NLOG(&p, 3);
+    TT_PKT(&p, 2, TT_HOST, ST, VSOCK_OP_CREDIT_UPDATE, 1234, gport, 0, 0); /* emptying read */
+    TT_EQ(10, tt_log_at(&p, 2)->hdr.fwd_cnt, "fwd_cnt");
     TT_EQ(VEP_SS_CONNECTED, vep_sock_state(TT_H(&p), h), "host still connected");
     TT_EQ(-EPIPE, vep_send(TT_H(&p), h, "x", 1, 0), "host EPIPE");
     TT_EQ(0, vep_close(TT_H(&p), h, p.now), "host close");
     tt_pump(&p);
-    TT_NLOG(&p, 3);
-    TT_PKT(&p, 2, TT_HOST, ST, VSOCK_OP_RST, 1234, gport, 0, 0);
+    TT_NLOG(&p, 4);
+    TT_PKT(&p, 3, TT_HOST, ST, VSOCK_OP_RST, 1234, gport, 0, 0);
     TT_EQ(VEP_SS_CLOSING, vep_sock_state(TT_G(&p), g), "guest done");
     tt_pair_fini(&p);
 }
@@ -1255,7 +1312,17 @@ ATF_TC_BODY(rst_mid_stream, tc)
     TT_EQ(-EPIPE, vep_send(TT_H(&p), h, data, 1, 0), "send");
     TT_EQ(100, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, NULL), "data");
     TT_TRUE(memcmp(rb, data, 100) == 0, "bytes");
+    /* Linux still sends the emptying read's CREDIT_UPDATE (no state check). */
+    p.record = true;
+    struct tt_rec cu;
+    TT_TRUE(tt_take(&p, TT_HOST, &cu), "a CREDIT_UPDATE");
+    TT_PKT(&p, 0, TT_HOST, ST, VSOCK_OP_CREDIT_UPDATE, 1234, gport, 0, 0);
+    TT_EQ(100, cu.hdr.fwd_cnt, "fwd_cnt");
+    tt_rec_free(&cu);
+    p.record = false;
+    TT_EQ(0, vep_tx_queued_pkts(TT_H(&p)), "only that");
     TT_EQ(0, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, NULL), "EOF");
+    TT_EQ(0, vep_tx_queued_pkts(TT_H(&p)), "EOF frees nothing, sends nothing");
     TT_EQ(0, vep_sock_error(TT_H(&p), h), "no SO_ERROR for a RST on a connection");
     TT_TRUE(vep_poll(TT_H(&p), h) & VEP_POLLRDHUP, "RDHUP");
     /* Any further packet for it is answered with RST. */
@@ -1552,6 +1619,10 @@ ATF_TC_BODY(transport_reset_mid_transfer, tc)
     TT_EQ(4, vep_send(TT_H(&p), hs, "new!", 4, 0), "send");
     tt_pump(&p);
     TT_EQ(4, vep_recv(TT_G(&p), gs, rb, sizeof rb, 0, NULL), "recv");
+    TT_EQ(1, vep_tx_queued_pkts(TT_G(&p)), "the emptying read's CREDIT_UPDATE");
+    tt_pump(&p);
+    TT_PKT(&p, p.nlog - 1, TT_GUEST, ST, VSOCK_OP_CREDIT_UPDATE, 5000, local_port(TT_H(&p), hs), 0,
+           0);
     /* Closing a reset socket sends nothing. */
     uint32_t n = p.nlog;
     TT_EQ(0, vep_close(TT_G(&p), g, p.now), "close");
@@ -1992,6 +2063,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, stream_1mib_host_to_guest);
     ATF_TP_ADD_TC(tp, credit_window_exact);
     ATF_TP_ADD_TC(tp, credit_update_threshold);
+    ATF_TP_ADD_TC(tp, credit_update_emptying_read);
     ATF_TP_ADD_TC(tp, tiny_buf_alloc);
     ATF_TP_ADD_TC(tp, buf_size_unchanged_no_update);
     ATF_TP_ADD_TC(tp, listener_buf_size_inherited);

@@ -18,8 +18,8 @@ int vep_socket(struct vep *ep, int type)
 {
     if (type != VSOCK_TYPE_STREAM && type != VSOCK_TYPE_SEQPACKET)
         return -ESOCKTNOSUPPORT;
-    if (type == VSOCK_TYPE_SEQPACKET && !ep->cfg.seqpacket)
-        return -ESOCKTNOSUPPORT;
+    /* Linux creates a seqpacket socket even when the transport cannot carry
+     * it, and refuses at connect or listen. */
     return ep_sock_alloc(ep, type);
 }
 
@@ -65,6 +65,8 @@ int vep_listen(struct vep *ep, int fd, int backlog)
         return -EINVAL;
     if (!s->bound)
         return -EINVAL; /* vsock requires an explicit bind before listen */
+    if (s->type == VSOCK_TYPE_SEQPACKET && !ep->cfg.seqpacket)
+        return -ESOCKTNOSUPPORT;
     if (backlog < 0 || backlog > VEP_MAX_BACKLOG)
         backlog = VEP_MAX_BACKLOG;
     s->backlog = backlog;
@@ -112,6 +114,8 @@ int vep_connect(struct vep *ep, int fd, uint64_t cid, uint32_t port, uint64_t no
         return -EINVAL;
     if (cid == VSOCK_CID_ANY || cid == ep->cfg.local_cid)
         return -EINVAL;
+    if (s->type == VSOCK_TYPE_SEQPACKET && !ep->cfg.seqpacket)
+        return -ESOCKTNOSUPPORT;
     if (ep->cfg.check_src_cid && cid != ep->cfg.peer_cid)
         return -ENODEV; /* vhost: no device serves that CID */
     if (!s->bound) {
@@ -226,13 +230,19 @@ int64_t vep_send(struct vep *ep, int fd, const void *buf, size_t len, unsigned f
     return send_stream(ep, s, buf, len);
 }
 
-/* Linux sends a credit update after a read only when the space it has not
- * yet announced has grown past buf_alloc minus one maximum packet. */
+/* After a read, Linux 6.1 (as Debian ships it, with 6.1.76's fix) sends a
+ * credit update when something was freed and either the space it has not
+ * announced leaves less than one maximum packet, or fewer bytes than
+ * SO_RCVLOWAT remain queued (with the default of 1: the queue is empty). The
+ * second half matters: a sender that caps what it has in flight at its own
+ * buffer waits for exactly that update (the kernel target found the stall). */
 static void maybe_credit_update(struct vep *ep, struct vep_sock *s)
 {
     uint32_t unannounced = s->fwd_cnt - s->last_fwd_cnt;
+    if (unannounced == 0)
+        return;
     int64_t free_space = (int64_t)s->buf_alloc - unannounced;
-    if (free_space < (int64_t)VEP_MAX_PKT_BUF_SIZE)
+    if (free_space < (int64_t)VEP_MAX_PKT_BUF_SIZE || s->rx_bytes < s->rcvlowat)
         ep_send(ep, s, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, false);
 }
 
