@@ -237,6 +237,13 @@ const struct vdev_counters *vdev_counters(const struct vdev *dev)
     return &dev->c;
 }
 
+int vdev_set_queue_base(struct vdev *dev, enum vsock_vq q, uint16_t idx)
+{
+    if ((unsigned)q >= VSOCK_VQ_COUNT || !vdev_q_running(dev, q))
+        return -EINVAL;
+    return vqdev_set_base(&dev->q[q].vq, idx);
+}
+
 const struct vq_device *vdev_queue(const struct vdev *dev, enum vsock_vq q)
 {
     if ((unsigned)q >= VSOCK_VQ_COUNT)

@@ -60,6 +60,9 @@ int vdev_set_queue(struct vdev *dev, enum vsock_vq q, const struct vring_layout 
  * what host sockets queued meanwhile. Ring errors (bad layout) come back
  * here, and then no queue runs. */
 int vdev_start(struct vdev *dev);
+/* Where a started queue continues (vhost-user SET_VRING_BASE after a
+ * restart): -EINVAL for a bad or stopped queue, a ring error otherwise. */
+int vdev_set_queue_base(struct vdev *dev, enum vsock_vq q, uint16_t idx);
 /* Device reset: queues stop, every connection is reset, listeners stay.
  * Features and layouts are kept (as a vhost device keeps them), so
  * vdev_start alone runs the queues again; they may be set anew first. */

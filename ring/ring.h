@@ -281,6 +281,10 @@ struct vq_chain {
 int vqdev_init(struct vq_device *dev, const struct gmem *m, const struct vq_device_cfg *cfg);
 /* Back to the state after init (the driver reset the device). */
 void vqdev_reset(struct vq_device *dev);
+/* Continue a ring from a saved position (vhost's SET_VRING_BASE on a
+ * restart): both indices at idx, as nothing is in flight then.
+ * RING_E_NOT_READY before init, RING_E_INVAL while popped chains are out. */
+int vqdev_set_base(struct vq_device *dev, uint16_t idx);
 
 /* 1 and *chain ready to iterate when a chain is available, 0 when none.
  * The whole chain is validated first; on error the head is consumed (as vhost

@@ -37,6 +37,18 @@ void vqdev_reset(struct vq_device *dev)
     dev->popped = 0;
 }
 
+int vqdev_set_base(struct vq_device *dev, uint16_t idx)
+{
+    if (dev->num == 0)
+        return RING_E_NOT_READY;
+    if (dev->popped != 0)
+        return RING_E_INVAL;
+    dev->last_avail_idx = idx;
+    dev->used_idx = idx;
+    dev->signalled_used_valid = false;
+    return RING_OK;
+}
+
 uint16_t vqdev_avail_idx(const struct vq_device *dev)
 {
     return vr_ld16_acquire(dev->avail + AVAIL_IDX);

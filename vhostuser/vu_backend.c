@@ -183,18 +183,10 @@ static bool ring_layout(const struct vu_backend *b, const struct vu_ring *r, str
            vu_mem_ua_to_gpa(&b->mem, r->used_ua, vring_used_bytes(r->num), &l->used);
 }
 
-/* Where a restarted ring continues. device/ has no call for this yet (the
- * hook it needs: vdev_set_queue_base(dev, q, idx) after vdev_start), so the
- * ring half's own fields are set: both indexes, as vhost takes the used idx
- * to be where the avail idx was when nothing is in flight. */
-static void apply_base(struct vu_backend *b, enum vsock_vq q, uint16_t base)
+/* Where a restarted ring continues: the bases QEMU sent back. */
+static int apply_base(struct vu_backend *b, enum vsock_vq q, uint16_t base)
 {
-    if (base == 0)
-        return;
-    struct vq_device *vq = (struct vq_device *)vdev_queue(b->dev, q);
-    vq->last_avail_idx = base;
-    vq->used_idx = base;
-    vq->signalled_used_valid = false;
+    return base == 0 ? 0 : vdev_set_queue_base(b->dev, q, base);
 }
 
 static int configure_and_start(struct vu_backend *b)
@@ -221,8 +213,13 @@ void vu_try_start(struct vu_backend *b, uint64_t now)
         vu_log(b, "device not started: %s", err < -100 ? strerror(-err) : ring_strerror(err));
         return;
     }
-    for (unsigned i = 0; i < VU_NUM_RINGS; i++)
-        apply_base(b, (enum vsock_vq)i, b->ring[i].base);
+    for (unsigned i = 0; i < VU_NUM_RINGS && err == 0; i++)
+        err = apply_base(b, (enum vsock_vq)i, b->ring[i].base);
+    if (err != 0) {
+        b->start_failed = true;
+        vu_log(b, "ring base not applied: %s", err < -100 ? strerror(-err) : ring_strerror(err));
+        return;
+    }
     b->dev_started = true;
     b->stats.device_starts++;
     vu_log(b, "device started (rx %u, tx %u entries)", b->ring[0].num, b->ring[1].num);
