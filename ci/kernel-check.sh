@@ -9,8 +9,8 @@
 #   $VSOCKSIM_KYUA_FILTER (comma-separated kyua filters) limits both runs.
 #   OUT_DIR gets kernel-results.db, kernel-report.txt, kernel-junit.xml,
 #   kernel-output.txt, sim-results.db, sim-report.txt, differential.md/.tsv
-# Fails when the guest did not finish, or when a case failed or broke on the
-# kernel target.
+# Fails when the guest did not finish, when a case failed or broke on the
+# kernel target, or when a sim-vs-kernel disagreement is unexplained.
 set -uo pipefail
 VSOCKSIM_KYUA_FILTER=${VSOCKSIM_KYUA_FILTER:-}
 guest=${1:?usage: kernel-check.sh GUEST_DIR OUT_DIR BUILD_DIR KYUAFILE TIMEOUT}
@@ -54,6 +54,12 @@ kyuadir=$(dirname "$kyuafile")
     >"$out/sim-output.txt" 2>&1)
 k report --results-file="$out/sim-results.db" --verbose --results-filter="$all" >"$out/sim-report.txt" 2>&1
 "$here/differential.sh" "$out/sim-report.txt" "$out/kernel-report.txt" "$out/differential"
+# Every disagreement is explained (known-differences.txt, or a case that
+# does not apply to the target) or it fails the run.
+"$here/differential-explain.sh" "$out/differential.tsv" "$here/../conformance/known-differences.txt" \
+    "$out/explain.md"
+erc=$?
+{ echo; cat "$out/explain.md"; } >>"$out/differential.md"
 
 # Kyua's closing line counts skips as passes: count each verdict instead.
 passed=$(grep -cE -e '->  passed' "$out/kernel-output.txt" || true)
@@ -62,7 +68,8 @@ failed=$(grep -cE -e '->  (failed|broken)' "$out/kernel-output.txt" || true)
 secs=$(( (t1 - t0) / 1000000 ))
 printf 'check-kernel: kernel target: %d passed, %d failed, %d skipped (guest run %d.%03d s); report %s, JUnit %s\n' \
     "$passed" "$failed" "$skipped" $((secs / 1000)) $((secs % 1000)) "$out/kernel-report.txt" "$out/kernel-junit.xml"
-if [ "$failed" -ne 0 ] || [ $qrc -ne 0 ]; then
+if [ "$failed" -ne 0 ] || [ $qrc -ne 0 ] || [ $erc -ne 0 ]; then
+    [ $erc -eq 0 ] || echo "check-kernel: unexplained differences between sim and kernel (see $out/differential.md)"
     k report --results-file="$out/kernel-results.db" --results-filter=broken,failed 2>/dev/null |
         sed -n '/^===> \(Failed\|Broken\) tests/,/^===> Summary/p' | grep -v '^===> Summary' | head -n 100
     echo "(each case's packets: vsocksim-pkt lines in $out/kernel-report.txt; sim vs kernel: $out/differential.md)"

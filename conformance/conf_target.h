@@ -69,6 +69,25 @@ struct conf_target_ops {
     uint64_t (*drops)(void *t, enum conf_side s, enum vep_drop why);
 };
 
+/* The packets that crossed the rings during a case, printed when the
+ * target closes as "vsocksim-pkt g>h|h>g <conf_hdr_format>" lines for the
+ * differential report (ci/differential.sh). Bounded: packets beyond the
+ * capacity are counted, and the count printed. */
+struct conf_pktlog_entry {
+    bool to_host;
+    struct vsock_hdr h;
+};
+struct conf_pktlog {
+    struct conf_pktlog_entry *e;
+    uint32_t n, cap;
+    uint64_t dropped;
+};
+#define CONF_PKTLOG_MAX 4000u
+bool conf_pktlog_init(struct conf_pktlog *log, uint32_t cap);
+void conf_pktlog_add(struct conf_pktlog *log, bool to_host, const struct vsock_hdr *h);
+void conf_pktlog_print(const struct conf_pktlog *log);
+void conf_pktlog_free(struct conf_pktlog *log);
+
 extern const struct conf_target_ops conf_target_sim;
 extern const struct conf_target_ops conf_target_kernel;
 extern const struct conf_target_ops conf_target_guest;

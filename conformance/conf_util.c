@@ -2,9 +2,12 @@
  * sends and exact receives with waits, and the raw packet conveniences.
  * Each takes the case's file and line so a failure points at the case. */
 #include "conformance/conf_case.h"
+#include "conformance/conf_target.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* ---- messages ---- */
 
@@ -78,6 +81,40 @@ void conf_hdr_format(const struct vsock_hdr *h, char *buf, size_t len)
              " flags=0x%" PRIx32 " buf_alloc=%" PRIu32 " fwd_cnt=%" PRIu32,
              op, h->src_cid, h->src_port, h->dst_cid, h->dst_port, type, h->len, h->flags,
              h->buf_alloc, h->fwd_cnt);
+}
+
+bool conf_pktlog_init(struct conf_pktlog *log, uint32_t cap)
+{
+    memset(log, 0, sizeof(*log));
+    log->e = calloc(cap, sizeof(*log->e));
+    log->cap = log->e != NULL ? cap : 0;
+    return log->e != NULL;
+}
+
+void conf_pktlog_add(struct conf_pktlog *log, bool to_host, const struct vsock_hdr *h)
+{
+    if (log->n == log->cap) {
+        log->dropped++;
+        return;
+    }
+    log->e[log->n++] = (struct conf_pktlog_entry){to_host, *h};
+}
+
+void conf_pktlog_print(const struct conf_pktlog *log)
+{
+    char line[256];
+    for (uint32_t i = 0; i < log->n; i++) {
+        conf_hdr_format(&log->e[i].h, line, sizeof(line));
+        printf("vsocksim-pkt %s %s\n", log->e[i].to_host ? "g>h" : "h>g", line);
+    }
+    if (log->dropped != 0)
+        printf("vsocksim-pkt dropped %" PRIu64 " more\n", log->dropped);
+}
+
+void conf_pktlog_free(struct conf_pktlog *log)
+{
+    free(log->e);
+    memset(log, 0, sizeof(*log));
 }
 
 uint64_t conf_peer_cid(const struct conf *c, enum conf_side s)

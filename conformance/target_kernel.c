@@ -36,7 +36,6 @@
 #define KT_CAPS \
     (CONF_CAP_RAW | CONF_CAP_RAW_RING | CONF_CAP_RESET | CONF_CAP_CONFIG | CONF_CAP_RING_INSPECT)
 #define KT_RAW_QMAX 4096u
-#define KT_LOG_MAX 4000u
 #define KT_SLICE_NS 1000000u
 #define KT_IDLE_TIMEOUT_NS 1000000000ull
 #define KT_MAX_TABLE_DEPTH 4
@@ -50,11 +49,6 @@ struct kt_pkt {
     struct vsock_hdr h;
     uint32_t len;
     uint8_t *data;
-};
-
-struct kt_log {
-    bool to_host; /* g>h: our driver sent it; h>g: vhost placed it on rx */
-    struct vsock_hdr h;
 };
 
 /* A buffer provided for a hand-made chain, remembered for the inspection. */
@@ -81,9 +75,7 @@ struct kt {
     struct kt_pkt *q;
     uint32_t qhead, qcount;
     uint64_t qoverflow;
-    struct kt_log *log;
-    uint32_t nlog;
-    uint64_t log_dropped;
+    struct conf_pktlog log; /* g>h: our driver sent it; h>g: vhost placed it on rx */
     uint64_t errors_expected; /* tx err eventfd counts a hand-made chain asked for */
     struct kt_pair pairs[KT_MAX_RAW_PAIRS];
     unsigned npairs;
@@ -103,13 +95,8 @@ static void forget_bufs(struct kt *t)
 
 static void log_pkt(struct kt *t, bool to_host, const struct vsock_hdr *h)
 {
-    if (t->closing)
-        return;
-    if (t->nlog == KT_LOG_MAX) {
-        t->log_dropped++;
-        return;
-    }
-    t->log[t->nlog++] = (struct kt_log){to_host, *h};
+    if (!t->closing)
+        conf_pktlog_add(&t->log, to_host, h);
 }
 
 static void observe_rx(void *ctx, const struct vsock_hdr *h, const uint8_t *payload, uint32_t len)
@@ -122,18 +109,6 @@ static void observe_rx(void *ctx, const struct vsock_hdr *h, const uint8_t *payl
 static void observe_tx(void *ctx, const struct vsock_hdr *h)
 {
     log_pkt(ctx, true, h);
-}
-
-static void print_log(const struct kt *t)
-{
-    char line[256];
-    for (uint32_t i = 0; i < t->nlog; i++) {
-        conf_hdr_format(&t->log[i].h, line, sizeof(line));
-        printf("vsocksim-pkt %s %s\n", t->log[i].to_host ? "g>h" : "h>g", line);
-    }
-    if (t->log_dropped != 0)
-        printf("vsocksim-pkt dropped %" PRIu64 " more\n", t->log_dropped);
-    fflush(stdout);
 }
 
 /* ---- life cycle ---- */
@@ -160,7 +135,7 @@ static void kt_free(struct kt *t)
         t->qcount--;
     }
     free(t->q);
-    free(t->log);
+    conf_pktlog_free(&t->log);
     free(t);
 }
 
@@ -170,7 +145,7 @@ static void *kt_open(const struct conf_opts *o, char *why, size_t len)
         return NULL;
     struct kt *t = calloc(1, sizeof(*t));
     if (t == NULL || (t->q = calloc(KT_RAW_QMAX, sizeof(*t->q))) == NULL ||
-        (t->log = calloc(KT_LOG_MAX, sizeof(*t->log))) == NULL) {
+        !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX)) {
         if (t != NULL) {
             free(t->q);
             free(t);
@@ -278,7 +253,7 @@ static bool kt_close(void *tp, char *why, size_t len)
                  st->errors[VSOCK_VQ_RX], st->errors[VSOCK_VQ_TX] - t->errors_expected);
         ok = false;
     }
-    print_log(t);
+    conf_pktlog_print(&t->log);
     quiesce(t);
     kt_free(t);
     return ok;

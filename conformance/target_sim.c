@@ -45,6 +45,24 @@ static void world_settings(struct world_cfg *wc, const struct conf_opts *o)
     wc->host.buf_alloc = o->host_buf_alloc;
 }
 
+/* The host endpoint receives what the guest driver sent, the guest
+ * endpoint what the device placed on rx. */
+static void observe_g2h(void *ctx, const struct vsock_hdr *h, const uint8_t *payload,
+                        uint32_t len)
+{
+    (void)payload;
+    (void)len;
+    conf_pktlog_add(&((struct simt *)ctx)->log, true, h);
+}
+
+static void observe_h2g(void *ctx, const struct vsock_hdr *h, const uint8_t *payload,
+                        uint32_t len)
+{
+    (void)payload;
+    (void)len;
+    conf_pktlog_add(&((struct simt *)ctx)->log, false, h);
+}
+
 static void describe_result(const struct sim_result *r, char *why, size_t len)
 {
     snprintf(why, len, "%s: %s: %s (step %" PRIu64 ", t=%.3f ms)", sim_status_name(r->status),
@@ -57,17 +75,23 @@ static void simt_free(struct simt *t)
     simt_queue_free(&t->hq);
     free(t->mem);
     free(t->shadow);
+    conf_pktlog_free(&t->log);
     free(t);
 }
 
 static void *simt_open(const struct conf_opts *o, char *why, size_t len)
 {
     struct simt *t = calloc(1, sizeof(*t));
-    if (t == NULL) {
+    if (t == NULL || !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX)) {
+        free(t);
         snprintf(why, len, "out of memory");
         return NULL;
     }
     world_settings(&t->wc, o);
+    t->wc.host.observe_rx = observe_g2h;
+    t->wc.host.observe_ctx = t;
+    t->wc.guest.observe_rx = observe_h2g;
+    t->wc.guest.observe_ctx = t;
     struct sim_cfg cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.seed = o->seed;
@@ -93,6 +117,7 @@ static bool simt_close(void *tp, char *why, size_t len)
     struct simt *t = tp;
     /* No final socket check: sockets may linger legitimately (a close
      * waits up to 8 s for the peer's RST). */
+    conf_pktlog_print(&t->log);
     enum sim_status st = sim_close(t->s, false);
     uint64_t lost = t->gq.overflow + t->hq.overflow;
     bool ok = st == SIM_OK && lost == 0;

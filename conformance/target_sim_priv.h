@@ -40,6 +40,7 @@ struct simt {
     bool raw_host;         /* the case speaks for the host */
     struct simt_queue gq;  /* what the device placed on rx */
     struct simt_queue hq;  /* what the guest driver sent */
+    struct conf_pktlog log; /* what each endpoint received from the rings */
     /* Guest memory for hand-made chains: a region of its own, far above
      * the world's RAM, so nothing the driver owns is ever touched; and
      * what was put there, to see afterwards whether the device wrote it. */

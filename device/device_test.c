@@ -431,19 +431,23 @@ ATF_TC_BODY(offer_without_optional_features, tc)
     ATF_CHECK(!vdev_queue(g.dev, VSOCK_VQ_RX)->event_idx);
     ATF_CHECK(!vdev_queue(g.dev, VSOCK_VQ_RX)->indirect);
     ATF_CHECK_EQ(vdev_set_features(g.dev, bit(VIRTIO_VSOCK_F_SEQPACKET)), -EINVAL);
-    /* Without SEQPACKET offered, host seqpacket sockets can be created (as
-     * Linux) but not connected or listened on, and a seqpacket connection is
-     * refused. */
+    /* Without SEQPACKET offered, host seqpacket sockets can be created and
+     * listen (as Linux) but not connect, and a seqpacket connection is
+     * refused, also by a seqpacket listener. */
     int sp = vep_socket(g.host, VSOCK_TYPE_SEQPACKET);
     ATF_REQUIRE(sp >= 0);
     ATF_CHECK_EQ(vep_connect(g.host, sp, GUEST_CID, 7000, 0), -ESOCKTNOSUPPORT);
     ATF_CHECK_EQ(vep_bind(g.host, sp, HOST_PORT + 1), 0);
-    ATF_CHECK_EQ(vep_listen(g.host, sp, 4), -ESOCKTNOSUPPORT);
-    ATF_CHECK_EQ(vep_close(g.host, sp, 0), 0);
+    ATF_CHECK_EQ(vep_listen(g.host, sp, 4), 0);
     g_post_rx(&g, 4096);
     g_send(&g, ghdr(VSOCK_OP_REQUEST, VSOCK_TYPE_SEQPACKET, GUEST_PORT, HOST_PORT), NULL, 0);
     struct rxpkt p;
     g_expect(&g, VSOCK_OP_RST, &p);
+    g_post_rx(&g, 4096);
+    g_send(&g, ghdr(VSOCK_OP_REQUEST, VSOCK_TYPE_SEQPACKET, GUEST_PORT, HOST_PORT + 1), NULL, 0);
+    g_expect(&g, VSOCK_OP_RST, &p);
+    ATF_CHECK_EQ(vep_accept(g.host, sp, NULL, NULL), -EAGAIN);
+    ATF_CHECK_EQ(vep_close(g.host, sp, 0), 0);
     g_teardown(&g);
 }
 

@@ -1454,13 +1454,13 @@ TC(seqpacket_not_negotiated, "without SEQPACKET a seqpacket REQUEST is refused b
     h_setup(&h);
     h.cfg.device_features = PLAIN_FEATURES;
     h_start(&h);
-    /* As Linux: the socket is created; connect and listen refuse it. */
+    /* As Linux: the socket is created and listens; connect refuses it, and
+     * so does the listener every REQUEST. */
     int sp = vep_socket(EP(&h), VSOCK_TYPE_SEQPACKET);
     D_TRUE(sp >= 0);
     D_EQ(-ESOCKTNOSUPPORT, vep_connect(EP(&h), sp, VSOCK_CID_HOST, 1234, h.now));
     D_EQ(0, vep_bind(EP(&h), sp, 5001));
-    D_EQ(-ESOCKTNOSUPPORT, vep_listen(EP(&h), sp, 4));
-    D_EQ(0, vep_close(EP(&h), sp, h.now));
+    D_EQ(0, vep_listen(EP(&h), sp, 4));
     int fd = vep_socket(EP(&h), VSOCK_TYPE_STREAM);
     D_EQ(0, vep_bind(EP(&h), fd, 5000));
     D_EQ(0, vep_listen(EP(&h), fd, 4));
@@ -1472,6 +1472,14 @@ TC(seqpacket_not_negotiated, "without SEQPACKET a seqpacket REQUEST is refused b
     struct txpkt p;
     D_TRUE(dev_tx(&h, &p));
     D_EQ(VSOCK_OP_RST, p.hdr.op);
+    req.dst_port = 5001;
+    dev_rx(&h, &req, NULL, 0);
+    irq(&h);
+    D_EQ(2, vep_drops(&h, VEP_DROP_BAD_TYPE));
+    D_TRUE(dev_tx(&h, &p));
+    D_EQ(VSOCK_OP_RST, p.hdr.op);
+    D_EQ(-EAGAIN, vep_accept(EP(&h), sp, NULL, NULL));
+    D_EQ(0, vep_close(EP(&h), sp, h.now));
     h_fini(&h);
 }
 

@@ -365,15 +365,21 @@ ATF_TC_BODY(socket_api_errors, tc)
     TT_EQ(VEP_SS_FREE, vep_sock_state(ep, s), "freed");
     TT_EQ(0, vep_socket(ep, ST), "the lowest fd is reused");
     TT_EQ(1, vep_socket(ep, ST), "next fd");
-    /* Seqpacket not negotiated: Linux creates the socket and refuses at
-     * connect and listen. */
+    /* Seqpacket not negotiated: Linux creates the socket, refuses at
+     * connect, listens, and answers every REQUEST to the listener with RST. */
     int q = vep_socket(ep, SP);
     TT_EQ(2, q, "seqpacket socket without seqpacket negotiated");
     TT_EQ(-ESOCKTNOSUPPORT, vep_connect(ep, q, VSOCK_CID_HOST, 100, 0), "seqpacket connect");
     TT_EQ(VEP_SS_UNCONNECTED, vep_sock_state(ep, q), "still unconnected");
     TT_EQ(0, vep_bind(ep, q, 4001), "bind");
-    TT_EQ(-ESOCKTNOSUPPORT, vep_listen(ep, q, 4), "seqpacket listen");
     TT_EQ(0, vep_tx_queued_pkts(ep), "nothing sent");
+    TT_EQ(0, vep_listen(ep, q, 4), "seqpacket listen");
+    uint64_t bad_type = vep_counters(ep)->drops[VEP_DROP_BAD_TYPE];
+    struct vsock_hdr h = tt_hdr(TT_HOST, SP, VSOCK_OP_REQUEST, 1234, 4001);
+    tt_inject(&p, TT_GUEST, &h, NULL, 0);
+    TT_EQ(bad_type + 1, vep_counters(ep)->drops[VEP_DROP_BAD_TYPE], "REQUEST refused");
+    TT_EQ(1, vep_tx_queued_pkts(ep), "an RST");
+    TT_EQ(-EAGAIN, vep_accept(ep, q, NULL, NULL), "nothing to accept");
     TT_EQ(0, vep_close(ep, q, 0), "close");
     tt_pair_fini(&p);
 }

@@ -78,6 +78,12 @@ static void recv_listen(struct vep *ep, int lfd, const struct vsock_hdr *h)
         reply_rst(ep, h, VEP_DROP_BAD_OP);
         return;
     }
+    /* Linux's vsock_assign_transport refuses the child when the transport
+     * does not allow seqpacket, and the REQUEST is answered with RST. */
+    if (ep->socks[lfd].type == VSOCK_TYPE_SEQPACKET && !ep->cfg.seqpacket) {
+        reply_rst(ep, h, VEP_DROP_BAD_TYPE);
+        return;
+    }
     /* Linux's sk_acceptq_is_full is ack_backlog > max: one more than backlog fits. */
     if (ep->socks[lfd].ack_backlog > (uint32_t)ep->socks[lfd].backlog) {
         reply_rst(ep, h, VEP_DROP_BACKLOG);

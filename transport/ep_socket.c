@@ -65,8 +65,9 @@ int vep_listen(struct vep *ep, int fd, int backlog)
         return -EINVAL;
     if (!s->bound)
         return -EINVAL; /* vsock requires an explicit bind before listen */
-    if (s->type == VSOCK_TYPE_SEQPACKET && !ep->cfg.seqpacket)
-        return -ESOCKTNOSUPPORT;
+    /* No transport check here, as Linux's vsock_listen: a seqpacket
+     * listener without SEQPACKET negotiated listens, and every REQUEST it
+     * gets is refused (recv_listen). */
     if (backlog < 0 || backlog > VEP_MAX_BACKLOG)
         backlog = VEP_MAX_BACKLOG;
     s->backlog = backlog;
