@@ -23,8 +23,9 @@
 #   $VSOCKSIM_KYUA_FILTER (comma-separated kyua filters) limits the cases.
 # The backend listens first; QEMU connects with shared memfd memory. The host
 # side of the interop test is the Unix-socket convention: a socat listener at
-# PREFIX_5000 takes the guest's 5000 connection; a host socat connects to
-# PREFIX, writes "CONNECT 5001", expects "OK <port>" and sends. Every process
+# PREFIX_60500 takes the guest's 60500 connection (ports no case uses: the bridge keeps its
+# host listener at 60500); a host socat connects to
+# PREFIX, writes "CONNECT 60501", expects "OK <port>" and sends. Every process
 # started here is ended by its PID.
 # Exit status 0 passed, 1 failed (the logs' tails are printed): a case that
 # failed or broke on the guest target fails, every skip is counted and
@@ -108,11 +109,11 @@ pids+=($!)
 bpid=$!
 wait_for "$out/vhost.sock" 10 || fail "the backend did not listen"
 
-# 2. The host listener for the guest's connection to port 5000.
-timeout "$limit" socat -u UNIX-LISTEN:"$out/vsock_5000" CREATE:"$out/g2h.bin" &
+# 2. The host listener for the guest's connection to port 60500.
+timeout "$limit" socat -u UNIX-LISTEN:"$out/vsock_60500" CREATE:"$out/g2h.bin" &
 pids+=($!)
 lpid=$!
-wait_for "$out/vsock_5000" 10 || fail "socat did not listen at vsock_5000"
+wait_for "$out/vsock_60500" 10 || fail "socat did not listen at vsock_60500"
 
 # 3. QEMU, with the guest's memory shared with the backend, the control
 # channel as a virtio-serial port and the results on ttyS1. The guest's own
@@ -138,17 +139,17 @@ reap "$lpid"
 lrc=$?
 
 # 5. Host -> guest, through PREFIX and CONNECT.
-wait_for "H2G-LISTENING" 60 || fail "the guest did not listen on 5001"
+wait_for "H2G-LISTENING" 60 || fail "the guest did not listen on 60501"
 head -c "$bytes" /dev/urandom >"$out/h2g.bin"
 t_h2g=$(ms)
 ok=
 for i in 1 2 3 4 5; do
-    (printf 'CONNECT 5001\n'; cat "$out/h2g.bin") |
+    (printf 'CONNECT 60501\n'; cat "$out/h2g.bin") |
         timeout 120 socat -t 30 - UNIX-CONNECT:"$out/vsock" >"$out/h2g.reply" 2>>"$out/socat.log"
     if head -n1 "$out/h2g.reply" | grep -q '^OK [0-9]*$'; then ok=1; break; fi
     sleep 1
 done
-[ -n "$ok" ] || fail "CONNECT 5001 was never answered with OK"
+[ -n "$ok" ] || fail "CONNECT 60501 was never answered with OK"
 h2g_ms=$(( $(ms) - t_h2g ))
 
 wait_for "H2G-SHA" 60 || fail "the guest did not report what it received"

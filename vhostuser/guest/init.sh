@@ -5,8 +5,8 @@
 #
 # Loads the virtio-pci vsock guest modules (and virtio_console), then:
 #  1. the socat interop test against the host through our vhost-user backend:
-#       guest -> host  socat sends vsocksim.bytes random bytes to host port 5000
-#       host -> guest  socat listens on port 5001 and takes what the host sends
+#       guest -> host  socat sends vsocksim.bytes random bytes to host port 60500
+#       host -> guest  socat listens on port 60501 and takes what the host sends
 #     Each side's sha256 goes to the console as G2H-SHA / H2G-SHA lines; the
 #     host compares them with its own.
 #  2. the conformance cases under Kyua with target=guest: the host side is
@@ -49,14 +49,14 @@ t0=$(vs_uptime)
 # The device may still be starting: retry the connect for a while.
 rc=1
 for i in $(seq 1 30); do
-    timeout 120 socat -u OPEN:/tmp/g2h.bin VSOCK-CONNECT:2:5000 && { rc=0; break; }
+    timeout 120 socat -u OPEN:/tmp/g2h.bin VSOCK-CONNECT:2:60500 && { rc=0; break; }
     sleep 1
 done
 say "G2H-SENT rc=$rc from $t0 to $(vs_uptime) s"
 
-(timeout 180 socat -u VSOCK-LISTEN:5001 CREATE:/tmp/h2g.bin; echo $? >/tmp/h2g.rc) &
+(timeout 180 socat -u VSOCK-LISTEN:60501 CREATE:/tmp/h2g.bin; echo $? >/tmp/h2g.rc) &
 sleep 1
-say "H2G-LISTENING 5001 at $(vs_uptime) s"
+say "H2G-LISTENING 60501 at $(vs_uptime) s"
 wait
 say "H2G-SHA $(sha256sum /tmp/h2g.bin | cut -d' ' -f1) $(wc -c </tmp/h2g.bin) rc=$(cat /tmp/h2g.rc) at $(vs_uptime) s"
 rm -f /tmp/g2h.bin /tmp/h2g.bin
