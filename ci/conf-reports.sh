@@ -43,9 +43,11 @@ conf_print_failures() {
         sed -n '/^===> \(Failed\|Broken\) tests/,/^===> Summary/p' | grep -v '^===> Summary' | head -n 100
 }
 
-# conf_print_skips NAME PREFIX: every skip reason with its count.
+# conf_print_skips NAME PREFIX: every skip reason with its count (the
+# case's own name taken out of "CASE applies to ..., not to target T").
 conf_print_skips() {
-    grep -E -e '->  skipped' "$CONF_OUT/$1-output.txt" | sed -E 's/.*->  skipped: //; s/ +\[[0-9.]+s\]$//' |
+    grep -E -e '->  skipped' "$CONF_OUT/$1-output.txt" |
+        sed -E 's/.*->  skipped: //; s/ +\[[0-9.]+s\]$//; s/^[A-Za-z0-9_.-]+ applies to /the case applies to /' |
         sort | uniq -c | sort -rn | sed "s/^ */$2/"
 }
 

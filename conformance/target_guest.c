@@ -17,9 +17,12 @@
  *               clock; cond's host-side reads are control requests
  *
  * Not offered: raw packets for the guest or its ring (the guest driver is
- * the kernel's), TRANSPORT_RESET (QEMU keeps the event queue), config
- * (QEMU and the guest driver choose queue and buffer sizes and negotiate
- * features once at boot) and counters (the guest kernel keeps none).
+ * the kernel's), TRANSPORT_RESET (QEMU keeps the event queue and sends it
+ * only after a migration), counters (the guest kernel keeps none), and
+ * config beyond the host sockets' buffer size: QEMU and the guest driver
+ * choose queue and rx buffer sizes and negotiate features once, at boot. A
+ * case whose options ask only for host_buf_alloc gets CONF_CAP_CONFIG,
+ * since the host sockets honour it; any other option takes it away.
  *
  * Outside the guest image the target is unavailable (khost_guest_check):
  * every case is skipped with the reason, and nothing is opened. */
@@ -48,6 +51,7 @@ struct gt {
     uint32_t seq;
     uint64_t guest_cid;
     uint32_t host_buf_alloc;
+    bool config_ok; /* the case's options are all ones this target honours */
     int guest_fds[GT_MAX_GUEST_FDS]; /* real sockets the case opened, -1 when closed */
     unsigned nguest;
     char broken[256]; /* the control channel failed: why (empty while healthy) */
@@ -161,6 +165,7 @@ static void *gt_open(const struct conf_opts *o, char *why, size_t len)
         return NULL;
     }
     t->host_buf_alloc = o->host_buf_alloc;
+    t->config_ok = o->queue_size == 0 && o->rx_buf_size == 0 && o->features == 0;
     t->ctl = open(VCTL_GUEST_PORT, O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (t->ctl < 0) {
         snprintf(why, len, "%s: %s", VCTL_GUEST_PORT, strerror(errno));
@@ -220,8 +225,8 @@ static bool gt_close(void *tp, char *why, size_t len)
 
 static unsigned gt_caps(const void *tp)
 {
-    (void)tp;
-    return GT_CAPS;
+    const struct gt *t = tp;
+    return GT_CAPS | (t->config_ok ? CONF_CAP_CONFIG : 0u);
 }
 
 static uint64_t gt_guest_cid(const void *tp)
