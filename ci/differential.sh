@@ -9,8 +9,9 @@
 #               as "-" in its column and takes no part in the agreement
 #   OUT_PREFIX  writes OUT_PREFIX.tsv and OUT_PREFIX.md
 # The TSV has one line per case: case, sim, kernel and guest verdicts,
-# agree (the verdicts of the targets that ran are all the same), the three
-# reasons, and the first differing packet on sim and on kernel.
+# agree (the verdicts of the targets that ran the case are all the same: a
+# skip takes no part, skips are listed apart), the three reasons, and the
+# first differing packet on sim and on kernel.
 # Packets come from the "vsocksim-pkt g>h|h>g ..." lines a target prints
 # when it closes; where a target prints none, the column says so. Packets
 # are compared by direction, op, type, len and flags (ports and credit
@@ -80,10 +81,14 @@ awk -F'\t' -v SP="$tmp/sim.p" -v KP="$tmp/ker.p" \
         for (i = 1; i <= n; i++) {
             c = order[i]
             s = verdict(RS_, c in sv, sv[c]); k = verdict(RK, c in kv, kv[c]); g = verdict(RG, c in gv, gv[c])
+            # Only the targets that ran the case take part: "-" (not run)
+            # and "skipped" (the target cannot run it) do not.
             first = ""; agree = "yes"
-            if (s != "-") first = s
-            if (k != "-") { if (first != "" && k != first) agree = "no"; if (first == "") first = k }
-            if (g != "-" && first != "" && g != first) agree = "no"
+            split(s SUBSEP k SUBSEP g, vs, SUBSEP)
+            for (t = 1; t <= 3; t++) {
+                if (vs[t] == "-" || vs[t] == "skipped") continue
+                if (first == "") first = vs[t]; else if (vs[t] != first) agree = "no"
+            }
             ds = "-"; dk = "-"
             if (s != k && s != "-" && k != "-") {
                 if (sn[c] == 0 && kn[c] == 0) { ds = "(no transcript)"; dk = "(no transcript)" }
@@ -121,7 +126,8 @@ count() { awk -F'\t' -v col="$1" -v v="$2" '$col == v' "$tmp/rows" | wc -l; }
     echo "the kernel target (our driver + the real Linux vhost-vsock, in a QEMU guest) and the"
     echo "guest target (the real Linux guest driver + our device through vhost-user, in a QEMU"
     echo "guest). A column of \"-\" is a target that was not run (make check-kernel, make"
-    echo "check-guest); it takes no part in the agreement."
+    echo "check-guest); it takes no part in the agreement, and neither does a skip (the"
+    echo "target cannot run that case: see Skips)."
     echo
     echo "| | sim | kernel | guest |"
     echo "|---|---|---|---|"
