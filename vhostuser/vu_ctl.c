@@ -16,6 +16,7 @@
 #define CTL_MSG_TIMEOUT_MS 2000
 #define CTL_MAX_FDS 256u
 #define CTL_RAW_QMAX 1024u
+#define CTL_RAW_QBYTES (4u << 20) /* payload bytes queued at most: memory stays bounded */
 #define CTL_MAX_PAIRS 256u
 
 struct ctl_pkt {
@@ -43,6 +44,7 @@ struct vu_ctl {
     bool raw;
     struct ctl_pkt q[CTL_RAW_QMAX];
     uint32_t qhead, qcount;
+    uint64_t qbytes;
     uint64_t qoverflow;
     struct ctl_pair pairs[CTL_MAX_PAIRS];
     unsigned npairs;
@@ -72,6 +74,7 @@ static void queue_clear(struct vu_ctl *c)
         c->qcount--;
     }
     c->qhead = 0;
+    c->qbytes = 0;
 }
 
 void vu_ctl_free(struct vu_ctl *c)
@@ -152,7 +155,7 @@ static void on_guest_pkt(void *ctx, const struct vsock_hdr *h, const uint8_t *pa
     c->pkts++;
     if (h->op != VSOCK_OP_RST)
         note_pair(c, h->dst_port, h->src_port, h->type);
-    if (c->qcount == CTL_RAW_QMAX) {
+    if (c->qcount == CTL_RAW_QMAX || c->qbytes + len > CTL_RAW_QBYTES) {
         c->qoverflow++;
         return;
     }
@@ -164,6 +167,7 @@ static void on_guest_pkt(void *ctx, const struct vsock_hdr *h, const uint8_t *pa
     }
     if (len > 0)
         memcpy(p->data, payload, len);
+    c->qbytes += len;
     c->qcount++;
 }
 
@@ -476,6 +480,7 @@ static int64_t op_raw_recv(struct vu_backend *b, struct vu_ctl *c, const struct 
     rp->data = c->data;
     free(p->data);
     p->data = NULL;
+    c->qbytes -= p->len;
     c->qhead = (c->qhead + 1) % CTL_RAW_QMAX;
     c->qcount--;
     return 1;
