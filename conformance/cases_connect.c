@@ -196,6 +196,11 @@ CONF_CASE(connect_port_reuse, "VS-S4 VS-S5", CONF_ALL, 0,
         CONF_REQUIRE_RET(c, conf_close_sock(c, CONF_GUEST, fd), 0);
         CONF_WAIT_EOF(c, CONF_HOST, a);
         CONF_REQUIRE_RET(c, conf_close_sock(c, CONF_HOST, a), 0);
+        /* The host's close answers the guest's full SHUTDOWN with a second
+         * RST (as Linux does); on a real target it may still be in flight.
+         * Reusing the port before it lands would let it reset the next
+         * connection of the same addresses: let it land first. */
+        conf_sleep(c, CONF_MS(100));
     }
 }
 
