@@ -31,12 +31,14 @@ mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 
 # Modules, in load order (DESIGN: "Facts measured"). The vhost side is what
-# the kernel target needs; the virtio-pci guest side is for the guest target.
+# the kernel target needs; the virtio-pci guest side is for the guest target,
+# with virtio_console for its control channel (a virtio-serial port).
 VHOST_MODULES="net/vmw_vsock/vsock drivers/vhost/vhost_iotlb drivers/vhost/vhost
 net/vmw_vsock/vmw_vsock_virtio_transport_common drivers/vhost/vhost_vsock"
 GUEST_MODULES="drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev
 drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci net/vmw_vsock/vsock
-net/vmw_vsock/vmw_vsock_virtio_transport_common net/vmw_vsock/vmw_vsock_virtio_transport"
+net/vmw_vsock/vmw_vsock_virtio_transport_common net/vmw_vsock/vmw_vsock_virtio_transport
+drivers/char/virtio_console"
 EXTRA_MODULES="drivers/net/vsockmon"
 
 # ---- which kernel ------------------------------------------------------------
@@ -77,7 +79,7 @@ kyua_ver=$(dpkg-query -W -f='${Version}' kyua 2>/dev/null || echo unknown)
 
 # ---- the stamp: every input ---------------------------------------------------
 stamp=$( {
-    sha256sum "$0" "$here/guest-init.sh"
+    sha256sum "$0" "$here/guest-init.sh" "$here/guest-lib.sh"
     echo "kernel $pkg $ver busybox $bb_ver kyua $kyua_ver"
     (cd "$payload" && find . -print0 | LC_ALL=C sort -z |
         xargs -0 stat -c '%n %a %F' && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
@@ -112,12 +114,19 @@ if [ ! -f "$deb" ]; then
     [ "$found" = "$deb" ] || mv "$found" "$deb"
 fi
 kdir="$cache/kernel-$ver"
-if [ ! -f "$kdir/.done" ]; then
+all_modules() { printf '%s\n' $VHOST_MODULES $GUEST_MODULES $EXTRA_MODULES | sort -u; }
+extracted() { # every module of the lists is in the cache (the lists grow)
+    [ -f "$kdir/.done" ] || return 1
+    for m in $(all_modules); do
+        [ -f "$kdir/lib/modules/$kver/kernel/$m.ko" ] || return 1
+    done
+}
+if ! extracted; then
     rm -rf "$cache"/kernel-*
     mkdir -p "$kdir"
     # Only what the guest needs out of ~400 MB: vmlinuz and the modules.
     pats=("./boot/vmlinuz-$kver")
-    for m in $(printf '%s\n' $VHOST_MODULES $GUEST_MODULES $EXTRA_MODULES | sort -u); do
+    for m in $(all_modules); do
         pats+=("./lib/modules/$kver/kernel/$m.ko")
     done
     dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$kdir" "${pats[@]}"
@@ -132,6 +141,7 @@ mkdir -p "$root"/{bin,sbin,usr/bin,usr/share,etc,proc,sys,dev,tmp,lib64,vsocksim
 cp "$busybox_bin" "$root/bin/busybox"
 cp "$here/guest-init.sh" "$root/init"
 chmod 755 "$root/init"
+cp "$here/guest-lib.sh" "$root/vsocksim/guest-lib.sh"
 for f in "$payload"/* "$payload"/.[!.]*; do
     [ -e "$f" ] || continue
     if [ "$(basename "$f")" = rootfs ]; then

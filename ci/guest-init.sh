@@ -18,32 +18,11 @@ mkdir -p /tmp
 [ -z "$(ls -A /tmp)" ] && mount -t tmpfs tmpfs /tmp
 exec </dev/console >/dev/console 2>&1
 
+. /vsocksim/guest-lib.sh
 say() { echo "vsocksim-guest: $*"; }
-arg() { # value of vsocksim.NAME= on the kernel command line
-    for w in $(cat /proc/cmdline); do
-        case "$w" in "vsocksim.$1="*) echo "${w#*=}"; return ;; esac
-    done
-}
-uptime_s() { cut -d' ' -f1 /proc/uptime; }
-
-finish() {
-    rc=$1
-    echo "$rc" >/tmp/out/rc
-    say "sending results over ttyS1"
-    stty -F /dev/ttyS1 raw -echo 2>/dev/null
-    tar -C /tmp/out -cf /tmp/results.tar . && gzip -1 /tmp/results.tar
-    sum=$(sha256sum /tmp/results.tar.gz | cut -d' ' -f1)
-    {
-        echo "VSOCKSIM-RESULTS-BEGIN"
-        base64 /tmp/results.tar.gz
-        echo "VSOCKSIM-RESULTS-END $sum"
-    } >/dev/ttyS1
-    echo "VSOCKSIM-GUEST-DONE rc=$rc uptime=$(uptime_s)"
-    sync
-    poweroff -f
-    sleep 10
-    echo o >/proc/sysrq-trigger
-}
+arg() { vs_arg "$@"; }
+uptime_s() { vs_uptime; }
+finish() { vs_finish "$1"; }
 
 mkdir -p /tmp/out
 say "up at $(uptime_s) s, kernel $(uname -r)"
@@ -54,9 +33,7 @@ for list in $(arg modules | tr ',' ' '); do
     done
 done
 say "modules loaded: $(cut -d' ' -f1 /proc/modules | tr '\n' ' ')"
-# The marker: only this initramfs has it; every vsock program checks it
-# (and vsocksim.guest=1 on the command line) before opening anything.
-echo "vsocksim throwaway QEMU guest: vsock tests may run here" >/vsocksim-guest
+vs_marker
 
 run=$(arg run)
 timeout=$(arg timeout)
@@ -69,20 +46,8 @@ smoke)
     cat /tmp/out/output.txt
     ;;
 kernel)
-    cd /tmp || finish 3
-    # Extra ATF config variables, one NAME=VALUE a line.
-    set --
-    if [ -f /vsocksim/kyua-vars ]; then
-        while read -r v; do
-            [ -n "$v" ] && set -- "$@" -v "test_suites.vsocksim.$v"
-        done </vsocksim/kyua-vars
-    fi
-    timeout "$timeout" kyua --config=none --logfile=/tmp/out/kyua.log \
-        -v test_suites.vsocksim.target=kernel "$@" \
-        test --kyuafile=/vsocksim/Kyuafile --build-root=/vsocksim/bin \
-        --results-file=/tmp/out/results.db $(arg filter | tr ',' ' ') >/tmp/out/output.txt 2>&1
+    vs_kyua kernel "$timeout"
     rc=$?
-    grep -vE -e '->  passed' /tmp/out/output.txt
     ;;
 shell)
     setsid cttyhack sh

@@ -22,8 +22,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 build=$(cd "$build" && pwd)
-k() { kyua --config=none --logfile="$out/kyua.log" "$@"; }
-all=passed,skipped,xfail,broken,failed
+. "$here/conf-reports.sh"
+CONF_OUT=$out
 
 t0=$(date +%s%N)
 "$here/qemu-run.sh" --timeout "$timeout_s" --run kernel "$guest"
@@ -33,27 +33,12 @@ if [ $qrc -eq 1 ]; then
     echo "check-kernel: FAILED: the guest did not finish (see $guest/console.log)" >&2
     exit 1
 fi
-res=$guest/results
-if [ ! -f "$res/results.db" ]; then
-    echo "check-kernel: FAILED: the guest sent back no Kyua results" >&2
-    cat "$res/output.txt" 2>/dev/null | tail -n 30 >&2
-    exit 1
-fi
-cp "$res/results.db" "$out/kernel-results.db"
-cp "$res/output.txt" "$out/kernel-output.txt"
-cp "$res/kyua.log" "$out/kernel-kyua.log" 2>/dev/null || true
-k report --results-file="$out/kernel-results.db" --verbose --results-filter="$all" >"$out/kernel-report.txt" 2>&1
-k report-junit --results-file="$out/kernel-results.db" --output="$out/kernel-junit.xml" >/dev/null 2>&1
-line=$(grep -E '^[0-9]+/[0-9]+ passed' "$out/kernel-output.txt" | tail -n1)
-[ -n "$line" ] || { echo "check-kernel: FAILED: kyua in the guest ran no test" >&2; tail -n 30 "$out/kernel-output.txt" >&2; exit 1; }
+conf_target_report kernel "$out" "$guest/results" || { echo "check-kernel: FAILED" >&2; exit 1; }
 
-# The same programs on the sim target, for the differential report.
-kyuadir=$(dirname "$kyuafile")
-(cd "$kyuadir" && k -v "test_suites.vsocksim.target=sim" test --kyuafile="$(basename "$kyuafile")" \
-    --build-root="$build" --results-file="$out/sim-results.db" ${VSOCKSIM_KYUA_FILTER//,/ } \
-    >"$out/sim-output.txt" 2>&1)
-k report --results-file="$out/sim-results.db" --verbose --results-filter="$all" >"$out/sim-report.txt" 2>&1
-"$here/differential.sh" "$out/sim-report.txt" "$out/kernel-report.txt" "$out/differential"
+# The same programs on the sim target, for the differential report; the
+# guest target's column comes from the last make check-guest, if any.
+conf_sim_report "$build" "$kyuafile"
+"$here/differential.sh" "$out/sim-report.txt" "$out/kernel-report.txt" "$out/guest-report.txt" "$out/differential"
 # Every disagreement is explained (known-differences.txt, or a case that
 # does not apply to the target) or it fails the run.
 "$here/differential-explain.sh" "$out/differential.tsv" "$here/../conformance/known-differences.txt" \
@@ -61,17 +46,13 @@ k report --results-file="$out/sim-results.db" --verbose --results-filter="$all" 
 erc=$?
 { echo; cat "$out/explain.md"; } >>"$out/differential.md"
 
-# Kyua's closing line counts skips as passes: count each verdict instead.
-passed=$(grep -cE -e '->  passed' "$out/kernel-output.txt" || true)
-skipped=$(grep -cE -e '->  skipped' "$out/kernel-output.txt" || true)
-failed=$(grep -cE -e '->  (failed|broken)' "$out/kernel-output.txt" || true)
+passed=$CONF_PASSED skipped=$CONF_SKIPPED failed=$CONF_FAILED
 secs=$(( (t1 - t0) / 1000000 ))
 printf 'check-kernel: kernel target: %d passed, %d failed, %d skipped (guest run %d.%03d s); report %s, JUnit %s\n' \
     "$passed" "$failed" "$skipped" $((secs / 1000)) $((secs % 1000)) "$out/kernel-report.txt" "$out/kernel-junit.xml"
 if [ "$failed" -ne 0 ] || [ $qrc -ne 0 ] || [ $erc -ne 0 ]; then
     [ $erc -eq 0 ] || echo "check-kernel: unexplained differences between sim and kernel (see $out/differential.md)"
-    k report --results-file="$out/kernel-results.db" --results-filter=broken,failed 2>/dev/null |
-        sed -n '/^===> \(Failed\|Broken\) tests/,/^===> Summary/p' | grep -v '^===> Summary' | head -n 100
+    conf_print_failures kernel
     echo "(each case's packets: vsocksim-pkt lines in $out/kernel-report.txt; sim vs kernel: $out/differential.md)"
     echo "check-kernel: FAILED"
     exit 1

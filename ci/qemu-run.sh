@@ -82,27 +82,12 @@ grc=$(sed -E 's/^VSOCKSIM-GUEST-DONE rc=([0-9]+).*/\1/' <<<"$done_line")
 guest_up=$(sed -nE 's/.*uptime=([0-9.]+).*/\1/p' <<<"$done_line")
 
 # The results: base64 of a tar.gz between BEGIN and END <sha256>.
-clean=$(mktemp)
-tr -d '\r' <"$res" >"$clean"
-end_line=$(grep -a '^VSOCKSIM-RESULTS-END ' "$clean" | tail -n1)
-if ! grep -aq '^VSOCKSIM-RESULTS-BEGIN$' "$clean" || [ -z "$end_line" ]; then
-    rm -f "$clean"
-    echo "qemu-run: the results did not come back (no BEGIN/END on ttyS1), $wall s" >&2
+. "$(dirname "$0")/guest-results.sh"
+if ! guest_results_unpack "$res" "$dir/results" 2>"$dir/results.err"; then
+    echo "qemu-run: $(cat "$dir/results.err"), $wall s" >&2
     tail_log
     exit 1
 fi
-want=${end_line#VSOCKSIM-RESULTS-END }
-mkdir -p "$dir/results"
-sed -n '/^VSOCKSIM-RESULTS-BEGIN$/,/^VSOCKSIM-RESULTS-END /p' "$clean" | sed '1d;$d' |
-    base64 -d >"$dir/results.tar.gz" 2>/dev/null
-rm -f "$clean"
-got=$(sha256sum "$dir/results.tar.gz" | cut -d' ' -f1)
-if [ "$got" != "$want" ]; then
-    echo "qemu-run: the results came back damaged (sha256 $got, guest said $want)" >&2
-    tail_log
-    exit 1
-fi
-tar -xzf "$dir/results.tar.gz" -C "$dir/results"
 echo "qemu-run: guest '$run' finished with status $grc: wall $wall s, guest uptime ${guest_up:-?} s (console: $log)"
 [ "$grc" = 0 ] && exit 0
 exit 3

@@ -12,6 +12,7 @@
 struct vu_cmd_opts {
     const char *socket;
     const char *uds_path;
+    const char *control;      /* the guest target's control channel, or NULL */
     uint64_t cid;
     bool cid_given;
     bool verbose;
@@ -47,7 +48,7 @@ static int parse_one(int argc, char **argv, int *i, struct vu_cmd_opts *o)
     if (strcmp(a, "--no-reply-ack") == 0)
         return o->no_reply_ack = true, 1;
     if (strcmp(a, "--socket") && strcmp(a, "--cid") && strcmp(a, "--uds-path") &&
-        strcmp(a, "--max-connections"))
+        strcmp(a, "--max-connections") && strcmp(a, "--control"))
         return 0;
     if (needs_value(a, argc, *i) != 0)
         return -1;
@@ -56,6 +57,8 @@ static int parse_one(int argc, char **argv, int *i, struct vu_cmd_opts *o)
         o->socket = v;
     else if (strcmp(a, "--uds-path") == 0)
         o->uds_path = v;
+    else if (strcmp(a, "--control") == 0)
+        o->control = v;
     else if (strcmp(a, "--cid") == 0) {
         if (parse_u64(v, &o->cid) != 0)
             return usage_error("vhost-user", "--cid wants a number, not '%s'", v), -1;
@@ -88,10 +91,11 @@ static void print_stats(const struct vu_stats *s)
     fprintf(stderr,
             "vhost-user: %" PRIu64 " connections, %" PRIu64 " messages (%" PRIu64 " malformed, %" PRIu64
             " refused, %" PRIu64 " unknown), %" PRIu64 " device starts, %" PRIu64 " kicks, %" PRIu64
-            " calls, %" PRIu64 " bridged, %" PRIu64 " bytes to guest, %" PRIu64 " to host\n",
+            " calls, %" PRIu64 " bridged, %" PRIu64 " bytes to guest, %" PRIu64 " to host, %" PRIu64
+            " control requests (%" PRIu64 " malformed)\n",
             s->connections, s->msgs, s->bad_msgs, s->failed_msgs, s->unknown_msgs,
             s->device_starts, s->kicks, s->calls, s->bridged, s->bytes_to_guest,
-            s->bytes_to_host);
+            s->bytes_to_host, s->ctl_msgs, s->ctl_bad);
 }
 
 static int serve(struct vu_backend *b, const struct vu_cmd_opts *o)
@@ -135,6 +139,17 @@ int cmd_vhost_user(int argc, char **argv)
         return EXIT_IO;
     }
     vu_set_listener(b, lfd);
+    int cfd = -1;
+    if (o.control != NULL && ((cfd = vu_listen_unix(o.control)) < 0 ||
+                              vu_set_control(b, cfd) != 0)) {
+        fprintf(stderr, "vsocksim vhost-user: %s: %s\n", o.control,
+                strerror(cfd < 0 ? -cfd : ENOMEM));
+        if (cfd >= 0)
+            close(cfd);
+        vu_free(b);
+        close(lfd);
+        return EXIT_IO;
+    }
     fprintf(stderr, "vsocksim vhost-user: listening on %s, guest cid %" PRIu64 "%s%s\n", o.socket,
             o.cid, o.uds_path ? ", host sockets at " : "", o.uds_path ? o.uds_path : "");
     int status = serve(b, &o);
@@ -142,5 +157,9 @@ int cmd_vhost_user(int argc, char **argv)
     vu_free(b);
     close(lfd);
     unlink(o.socket);
+    if (cfd >= 0) {
+        close(cfd);
+        unlink(o.control);
+    }
     return status;
 }

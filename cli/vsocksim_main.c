@@ -115,7 +115,7 @@ static const struct command commands[] = {
     {"vhost-user", cmd_vhost_user, "serve QEMU's vhost-user-vsock-pci with our device",
      "usage: vsocksim vhost-user --socket PATH --cid N [--uds-path PREFIX]\n"
      "                           [--no-seqpacket] [--no-reply-ack] [--verbose]\n"
-     "                           [--max-connections N]\n"
+     "                           [--max-connections N] [--control PATH]\n"
      "\n"
      "Listens on the Unix socket PATH for QEMU (-chardev socket,path=PATH\n"
      "-device vhost-user-vsock-pci,chardev=...; guest memory must be shared:\n"
@@ -130,6 +130,10 @@ static const struct command commands[] = {
      "  --no-reply-ack       do not offer the REPLY_ACK protocol feature\n"
      "  --verbose            log every vhost-user message\n"
      "  --max-connections N  exit after N front ends have come and gone\n"
+     "  --control PATH       listen at PATH for the guest target's control channel\n"
+     "                       (QEMU: -chardev socket,path=PATH on a virtserialport\n"
+     "                       named vsocksim.ctl): the conformance cases inside the\n"
+     "                       guest drive the host sockets through it\n"
      "\n"
      "Serves one front end at a time and the next one after it leaves.\n"},
 };

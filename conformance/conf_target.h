@@ -8,8 +8,7 @@
  * To add a target: write conformance/target_NAME.c defining
  *     const struct conf_target_ops conf_target_NAME = { .name = "NAME", ... };
  * declare it below and add it to conf.c's table. sim is target_sim.c,
- * kernel target_kernel.c; guest is a stub in conf_stubs.c until its real
- * table replaces it (delete the stub in the same change).
+ * kernel target_kernel.c, guest target_guest.c.
  */
 #ifndef VSOCKSIM_CONF_TARGET_H
 #define VSOCKSIM_CONF_TARGET_H

@@ -79,7 +79,7 @@ const char *khost_refusal(void)
 {
     return "refusing to run: not inside the vsocksim QEMU test guest (no " KHOST_MARKER_PATH
            " marker or no " KHOST_CMDLINE_TOKEN " on the kernel command line); "
-           "the kernel target runs only through make check-kernel";
+           "the vsock targets run only through make check-kernel (kernel) and make check-guest (guest)";
 }
 
 uint64_t khost_now(void)

@@ -26,3 +26,32 @@ conformance: deps $(CONF_PROGS)
 	        sed -n '/^===> Failed tests/,$$p;/^===> Broken tests/,$$p' | head -n 200; \
 	fi; \
 	exit $$rc
+
+# ---- the conformance payload of the QEMU guests (mk/kernel.mk, mk/guest.mk) ----
+# The programs whose cases take the target: the same ATF programs make test
+# runs on sim. $(CONF_VM_KYUAFILE) lists them for the guests' runs (under
+# /vsocksim) and for the sim run beside them on the host (build root $(B)).
+# Results, reports and the differential of both guests go to $(KERNEL_OUT).
+KERNEL_OUT ?= build/$(BUILD_PREFIX)conformance
+CONF_VM_NAMES := cases_test scripts_test
+CONF_VM_PROGS := $(filter $(addprefix $(B)/conformance/,$(CONF_VM_NAMES)),$(TESTS))
+CONF_VM_KYUAFILE := $(B)/kernel-kyua/Kyuafile
+
+# $(call conf-vm-payload,DIR): DIR made afresh with bin/conformance/ (the
+# programs stripped of debug information: the initramfs stays small), the
+# Kyuafiles, and under rootfs/ the conformance sources and scripts at the
+# absolute path the programs were built with (VSOCKSIM_SRCDIR).
+define conf-vm-payload
+@mkdir -p $(dir $(CONF_VM_KYUAFILE))conformance
+@printf 'syntax(2)\ntest_suite("vsocksim")\ninclude("conformance/Kyuafile")\n' >$(CONF_VM_KYUAFILE)
+@{ printf 'syntax(2)\ntest_suite("vsocksim")\n'; \
+  for p in $(notdir $(CONF_VM_PROGS)); do printf 'atf_test_program{name="%s"}\n' $$p; done; \
+} >$(dir $(CONF_VM_KYUAFILE))conformance/Kyuafile
+@rm -rf $(1) && mkdir -p $(1)/bin/conformance
+@for p in $(CONF_VM_PROGS); do \
+    strip --strip-debug -o $(1)/bin/conformance/$$(basename $$p) $$p; done
+@cp -r $(dir $(CONF_VM_KYUAFILE)). $(1)/
+@src=$(1)/rootfs$(CURDIR)/conformance; mkdir -p $$src/scripts; \
+    cp conformance/*.c conformance/*.h conformance/*.def conformance/*.txt $$src/ 2>/dev/null; \
+    cp conformance/scripts/* $$src/scripts/ 2>/dev/null || true
+endef

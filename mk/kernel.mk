@@ -9,17 +9,11 @@
 # the guest, and refuse to start anywhere else.
 
 GUEST_DIR ?= build/$(BUILD_PREFIX)guest
-KERNEL_OUT ?= build/$(BUILD_PREFIX)conformance
 GUEST_PAYLOAD := $(B)/guest-payload
 QEMU_TIMEOUT ?= 600
 # Only these kyua filters (program or program:case, comma-separated).
 KERNEL_FILTER ?=
 KERNEL_SMOKE := $(B)/vsocksim-kernel-smoke
-# The conformance programs whose cases take the target: the same ATF
-# programs make test runs on sim.
-KERNEL_CONF_NAMES := cases_test scripts_test
-KERNEL_CONF_PROGS := $(filter $(addprefix $(B)/conformance/,$(KERNEL_CONF_NAMES)),$(TESTS))
-KERNEL_KYUAFILE := $(B)/kernel-kyua/Kyuafile
 
 .PHONY: guest-image check-kernel-smoke check-kernel kernel-deps kernel-payload
 
@@ -29,27 +23,13 @@ kernel-deps:
 $(KERNEL_SMOKE): $(B)/khost/smoke_prog.o $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lm
 
-# The tree that becomes /vsocksim in the guest: programs stripped of debug
-# information (the initramfs stays small), the Kyuafiles, and under rootfs/
-# the conformance sources and scripts at the absolute path the programs were
-# built with (VSOCKSIM_SRCDIR). Copied afresh each time; the image is rebuilt
-# only when its contents changed (ci/guest-image.sh).
-# $(KERNEL_KYUAFILE) lists them for both runs: the guest's (under /vsocksim)
-# and the sim run on the host (build root $(B)).
-kernel-payload: $(KERNEL_SMOKE) $(KERNEL_CONF_PROGS)
-	@mkdir -p $(dir $(KERNEL_KYUAFILE))conformance
-	@printf 'syntax(2)\ntest_suite("vsocksim")\ninclude("conformance/Kyuafile")\n' >$(KERNEL_KYUAFILE)
-	@{ printf 'syntax(2)\ntest_suite("vsocksim")\n'; \
-	  for p in $(notdir $(KERNEL_CONF_PROGS)); do printf 'atf_test_program{name="%s"}\n' $$p; done; \
-	} >$(dir $(KERNEL_KYUAFILE))conformance/Kyuafile
-	@rm -rf $(GUEST_PAYLOAD) && mkdir -p $(GUEST_PAYLOAD)/bin/conformance
+# The tree that becomes /vsocksim in the guest: the smoke program and the
+# conformance payload (CONF_VM_PROGS, mk/conformance.mk). Copied afresh each
+# time; the image is rebuilt only when its contents changed
+# (ci/guest-image.sh).
+kernel-payload: $(KERNEL_SMOKE) $(CONF_VM_PROGS)
+	$(call conf-vm-payload,$(GUEST_PAYLOAD))
 	@strip --strip-debug -o $(GUEST_PAYLOAD)/bin/$(notdir $(KERNEL_SMOKE)) $(KERNEL_SMOKE)
-	@for p in $(KERNEL_CONF_PROGS); do \
-	    strip --strip-debug -o $(GUEST_PAYLOAD)/bin/conformance/$$(basename $$p) $$p; done
-	@cp -r $(dir $(KERNEL_KYUAFILE)). $(GUEST_PAYLOAD)/
-	@src=$(GUEST_PAYLOAD)/rootfs$(CURDIR)/conformance; mkdir -p $$src/scripts; \
-	    cp conformance/*.c conformance/*.h conformance/*.def conformance/*.txt $$src/ 2>/dev/null; \
-	    cp conformance/scripts/* $$src/scripts/ 2>/dev/null || true
 
 guest-image: kernel-deps
 	@$(MAKE) --no-print-directory kernel-payload
@@ -64,4 +44,4 @@ check-kernel-smoke: guest-image
 	else echo "check-kernel-smoke: FAILED (see $$out)"; exit 1; fi
 
 check-kernel: guest-image
-	@VSOCKSIM_KYUA_FILTER='$(KERNEL_FILTER)' ci/kernel-check.sh $(GUEST_DIR) $(KERNEL_OUT) $(B) $(KERNEL_KYUAFILE) $(QEMU_TIMEOUT)
+	@VSOCKSIM_KYUA_FILTER='$(KERNEL_FILTER)' ci/kernel-check.sh $(GUEST_DIR) $(KERNEL_OUT) $(B) $(CONF_VM_KYUAFILE) $(QEMU_TIMEOUT)

@@ -106,6 +106,8 @@ struct vu_stats {
     uint64_t bridge_refused;/* CONNECTs or guest connects that found nobody */
     uint64_t bytes_to_guest;
     uint64_t bytes_to_host;
+    uint64_t ctl_msgs;      /* control requests handled (vu_ctl.h) */
+    uint64_t ctl_bad;       /* ... malformed or unknown */
 };
 
 struct vu_backend;
@@ -125,6 +127,11 @@ void vu_set_listener(struct vu_backend *b, int listen_fd);
  * another is attached (fd is then closed). */
 int vu_attach(struct vu_backend *b, int fd);
 bool vu_attached(const struct vu_backend *b);
+/* The control channel (vu_ctl.h) of the guest target: where vu_step accepts
+ * its connection (the backend does not own listen_fd), or a connected socket
+ * to take (owned from now on; -EBUSY while one is attached). -ENOMEM. */
+int vu_set_control(struct vu_backend *b, int listen_fd);
+int vu_attach_control(struct vu_backend *b, int fd);
 /* Ends the front-end connection as if it had gone away. */
 void vu_detach(struct vu_backend *b);
 

@@ -1,7 +1,7 @@
 /* The backend's lifecycle: one front end at a time, the device started when
  * both rings are complete and stopped when QEMU asks for a ring's base, and
  * everything the front end set up forgotten when it goes away. */
-#include "vhostuser/vu_priv.h"
+#include "vhostuser/vu_ctl_priv.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -94,6 +94,7 @@ void vu_free(struct vu_backend *b)
     if (b == NULL)
         return;
     vu_detach(b);
+    vu_ctl_free(b->ctl);
     vu_bridge_free(b->bridge); /* closes Unix sockets; the vep goes with the device */
     vdev_free(b->dev);
     free(b);
@@ -119,6 +120,31 @@ int vu_attach(struct vu_backend *b, int fd)
 bool vu_attached(const struct vu_backend *b)
 {
     return b->conn >= 0;
+}
+
+static int ensure_ctl(struct vu_backend *b)
+{
+    if (b->ctl == NULL)
+        b->ctl = vu_ctl_new();
+    return b->ctl != NULL ? 0 : -ENOMEM;
+}
+
+int vu_set_control(struct vu_backend *b, int listen_fd)
+{
+    int err = ensure_ctl(b);
+    if (err == 0)
+        vu_ctl_set_listener(b->ctl, listen_fd);
+    return err;
+}
+
+int vu_attach_control(struct vu_backend *b, int fd)
+{
+    int err = ensure_ctl(b);
+    if (err != 0) {
+        close(fd);
+        return err;
+    }
+    return vu_ctl_attach(b->ctl, fd);
 }
 
 void vu_reset_session(struct vu_backend *b)

@@ -1,7 +1,7 @@
 /* The poll loop: the front end's socket, the kick eventfds, the listener and
  * the host-side Unix sockets, one round per vu_step. */
 #define _GNU_SOURCE /* accept4, MSG_CMSG_CLOEXEC */
-#include "vhostuser/vu_priv.h"
+#include "vhostuser/vu_ctl_priv.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #define MSGS_PER_STEP 64
 #define PUMP_ROUNDS 16
 
-enum slot { SLOT_CONN, SLOT_LISTEN, SLOT_KICK0, SLOT_KICK1, SLOT_FIXED };
+enum slot { SLOT_CONN, SLOT_LISTEN, SLOT_KICK0, SLOT_KICK1, SLOT_CTL, SLOT_CTL2, SLOT_FIXED };
 
 static void ack(struct vu_backend *b, const struct vu_msg *m, int outcome)
 {
@@ -130,6 +130,9 @@ static void fill_fixed(struct vu_backend *b, struct pollfd *p)
     p[SLOT_LISTEN] = (struct pollfd){.fd = b->conn < 0 ? b->listener : -1, .events = POLLIN};
     for (unsigned i = 0; i < VU_NUM_RINGS; i++)
         p[SLOT_KICK0 + i] = (struct pollfd){.fd = b->ring[i].kick, .events = POLLIN};
+    p[SLOT_CTL] = p[SLOT_CTL2] = (struct pollfd){.fd = -1};
+    if (b->ctl != NULL)
+        (void)vu_ctl_pollfds(b->ctl, p + SLOT_CTL);
 }
 
 /* Lets host sockets and the device exchange what they can. */
@@ -170,6 +173,9 @@ int vu_step(struct vu_backend *b, int timeout_ms)
         handle_conn(b, now);
     if (p[SLOT_LISTEN].revents && b->conn < 0 && b->listener >= 0)
         accept_front_end(b);
+    /* After the device's own work, so a request sees what the guest sent. */
+    if (b->ctl != NULL)
+        vu_ctl_run(b, b->ctl, p + SLOT_CTL);
     settle(b, p + SLOT_FIXED, n - SLOT_FIXED, now);
     free(p);
     return 0;

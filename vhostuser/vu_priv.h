@@ -90,6 +90,7 @@ struct vu_ring {
 /* ---- host-side bridge ---- */
 
 struct vu_bridge;
+struct vu_ctl;
 
 struct vu_bridge *vu_bridge_new(const struct vu_cfg *cfg, struct vu_stats *stats, int *err);
 void vu_bridge_free(struct vu_bridge *br);
@@ -126,6 +127,7 @@ struct vu_backend {
     bool start_failed;       /* the rings as configured did not start: wait for a change */
     struct vu_ring ring[VU_NUM_RINGS];
     struct vu_bridge *bridge;
+    struct vu_ctl *ctl;      /* the control channel, NULL until vu_set_control */
     struct vu_stats stats;
     struct vu_msg msg;       /* the message being handled */
 };

@@ -1,0 +1,18 @@
+/* Private to vhostuser/: the control channel's server (vu_ctl.c), driven by
+ * the backend's poll loop. */
+#ifndef VSOCKSIM_VU_CTL_PRIV_H
+#define VSOCKSIM_VU_CTL_PRIV_H
+
+#include "vhostuser/vu_ctl.h"
+#include "vhostuser/vu_priv.h"
+
+struct vu_ctl *vu_ctl_new(void);
+void vu_ctl_free(struct vu_ctl *c);
+void vu_ctl_set_listener(struct vu_ctl *c, int lfd);
+int vu_ctl_attach(struct vu_ctl *c, int fd);
+/* Fills two poll entries: the listener (while no connection) and the connection. */
+unsigned vu_ctl_pollfds(const struct vu_ctl *c, struct pollfd *p);
+/* Accepts a connection, or handles one request, as the two entries say. */
+void vu_ctl_run(struct vu_backend *b, struct vu_ctl *c, const struct pollfd *p);
+
+#endif
