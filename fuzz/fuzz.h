@@ -2,7 +2,8 @@
  * fuzz/: the logic of the AFL++ harnesses, kept in the library so that the
  * harness programs (fuzz/NAME_prog.c), the replay test (fuzz/replay_test.c) and
  * the vsocksim commands share it. Pure, like every module: no I/O beyond
- * memory streams, no clock, no global mutable state.
+ * memory streams, no clock, no global mutable state but one cache (the sim
+ * harness parses each of its constant scenario texts once, fuzz/fuzz_sim.c).
  *
  * Each harness takes one input (a byte string) and returns what its oracle
  * found: FUZZ_OK, FUZZ_NOTHING (the input was refused before it reached the
