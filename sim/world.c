@@ -498,11 +498,17 @@ static uint32_t port_bucket(const struct conn_buf *b, uint32_t local_port, uint3
     return (h ^ h >> 15) & (b->nbuckets - 1);
 }
 
+/* Up to this many connections a side is scanned: building the index (its
+ * buckets cleared on every check) costs more than the scan it saves. */
+#define CONNS_SCAN_MAX 8u
+
 /* Chains of connections by (local port, peer port), each in ascending
  * index order, so a lookup meets them in the order a scan would. */
 static int conns_index(struct conn_set *s)
 {
     struct conn_buf *b = s->buf;
+    if (s->n <= CONNS_SCAN_MAX)
+        return 0; /* find_mirror scans: s->indexed stays false */
     if (conn_buf_fit(b, s->n) < 0)
         return -ENOMEM;
     s->c = b->c;
@@ -519,25 +525,39 @@ static int conns_index(struct conn_set *s)
     return 0;
 }
 
+/* One candidate for a's end: true when it is a live mirror (the answer);
+ * otherwise the first finished mirror is remembered in *found. */
+static bool mirror_candidate(const struct conn_set *as, const struct vep_conn_info *a,
+                             const struct conn_set *bs, const struct vep_conn_info *m,
+                             const struct vep_conn_info **found)
+{
+    if (!mirrors(as, a, bs, m))
+        return false;
+    if (is_live(m))
+        return true;
+    if (*found == NULL)
+        *found = m;
+    return false;
+}
+
 /* a's end on the other side: a live one if there is one, since a finished
- * connection with the same ports may linger there. */
+ * connection with the same ports may linger there. Without an index the
+ * scan meets the same candidates in the same (ascending) order. */
 static const struct vep_conn_info *find_mirror(const struct conn_set *as,
                                                const struct vep_conn_info *a,
                                                const struct conn_set *bs)
 {
     const struct vep_conn_info *found = NULL;
     const struct conn_buf *b = bs->buf;
-    if (bs->n == 0)
-        return NULL;
-    for (int32_t i = b->head[port_bucket(b, a->peer_port, a->local_port)]; i >= 0; i = b->next[i]) {
-        const struct vep_conn_info *m = &bs->c[i];
-        if (!mirrors(as, a, bs, m))
-            continue;
-        if (is_live(m))
-            return m;
-        if (found == NULL)
-            found = m;
+    if (!bs->indexed) {
+        for (uint32_t i = 0; i < bs->n; i++)
+            if (mirror_candidate(as, a, bs, &bs->c[i], &found))
+                return &bs->c[i];
+        return found;
     }
+    for (int32_t i = b->head[port_bucket(b, a->peer_port, a->local_port)]; i >= 0; i = b->next[i])
+        if (mirror_candidate(as, a, bs, &bs->c[i], &found))
+            return &bs->c[i];
     return found;
 }
 
