@@ -86,10 +86,12 @@ uint32_t sim_decide(struct sim *s, const char *kind, uint32_t n)
     if (n <= 1 || s->stopped)
         return 0;
     uint32_t v;
-    if (!sim_trace_decision(s, kind, n, &v)) {
+    bool traced = s->cfg->replay != NULL || s->cfg->record != NULL;
+    if (!traced || !sim_trace_decision(s, kind, n, &v)) {
         v = s->cfg->decision_bytes != NULL ? decide_from_bytes(s, n)
                                            : (uint32_t)prng_below(&s->rng, n);
-        sim_trace_record_value(s, kind, n, v);
+        if (traced) /* no trace: nothing to record (and no call per decision) */
+            sim_trace_record_value(s, kind, n, v);
     }
     s->res->stats.decisions++;
     return v;
@@ -168,8 +170,6 @@ static uint64_t note_latency(struct sim *s, bool irq)
 /* An eventfd is a counter: a second signal before the reader runs merges. */
 static void raise_notes(struct sim *s, unsigned bits, bool irq)
 {
-    if (bits == 0)
-        return; /* the common case, four times a step */
     for (unsigned q = 0; q < VSOCK_VQ_COUNT; q++) {
         if (!(bits & (1u << q)))
             continue;
@@ -187,8 +187,12 @@ static void raise_notes(struct sim *s, unsigned bits, bool irq)
 
 static void collect_notes(struct sim *s)
 {
-    raise_notes(s, vdrv_take_kicks(world_driver(s->w)), false);
-    raise_notes(s, vdev_take_interrupts(world_device(s->w)), true);
+    unsigned kicks = vdrv_take_kicks(world_driver(s->w));
+    unsigned irqs = vdev_take_interrupts(world_device(s->w));
+    if (kicks != 0) /* mostly neither: collected twice a step */
+        raise_notes(s, kicks, false);
+    if (irqs != 0)
+        raise_notes(s, irqs, true);
 }
 
 static void deliver_due_notes(struct sim *s)
