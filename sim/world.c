@@ -485,6 +485,14 @@ static bool is_live(const struct vep_conn_info *c)
     return c->state == VEP_SS_CONNECTED && c->peer_shutdown != SHUT_BOTH;
 }
 
+static bool any_live(const struct conn_set *s)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (is_live(&s->c[i]))
+            return true;
+    return false;
+}
+
 static bool mirrors(const struct conn_set *as, const struct vep_conn_info *a,
                     const struct conn_set *bs, const struct vep_conn_info *b)
 {
@@ -657,8 +665,13 @@ const char *world_check(struct world *w)
         return why;
     bool quiet = world_quiescent(w);
     struct conn_set gs, hs;
-    if (conns_load(w, 0, &gs, "guest", vdrv_sockets(w->drv), vdrv_guest_cid(w->drv)) != 0 ||
-        conns_load(w, 1, &hs, "host", vdev_sockets(w->dev), VSOCK_CID_HOST) != 0 ||
+    if (conns_load(w, 0, &gs, "guest", vdrv_sockets(w->drv), vdrv_guest_cid(w->drv)) != 0)
+        return fail(w, "out of memory while checking connections");
+    /* In transit, only live guest connections are judged: without one
+     * there is nothing to look up on the host's side. */
+    if (!quiet && !any_live(&gs))
+        return NULL;
+    if (conns_load(w, 1, &hs, "host", vdev_sockets(w->dev), VSOCK_CID_HOST) != 0 ||
         conns_index(&hs) != 0 || (quiet && conns_index(&gs) != 0))
         return fail(w, "out of memory while checking connections");
     return check_conns(w, &gs, &hs, quiet);
