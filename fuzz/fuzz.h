@@ -2,7 +2,8 @@
  * fuzz/: the logic of the AFL++ harnesses, kept in the library so that the
  * harness programs (fuzz/NAME_prog.c), the replay test (fuzz/replay_test.c) and
  * the vsocksim commands share it. Pure, like every module: no I/O beyond
- * memory streams, no clock, no global mutable state.
+ * memory streams, no clock, no global mutable state but one cache (the sim
+ * harness parses each of its constant scenario texts once, fuzz/fuzz_sim.c).
  *
  * Each harness takes one input (a byte string) and returns what its oracle
  * found: FUZZ_OK, FUZZ_NOTHING (the input was refused before it reached the
@@ -42,6 +43,10 @@ struct fuzz_harness {
     const char *name;
     fuzz_one_fn one;
     size_t max_len; /* longer inputs are FUZZ_NOTHING */
+    /* NULL, or fills the harness's cache; a persistent-mode program calls
+     * it before the fork server starts, so that every run covers the same
+     * code (no first run that parses while the others do not). */
+    void (*prepare)(void);
 };
 const struct fuzz_harness *fuzz_harness_find(const char *name);
 const struct fuzz_harness *fuzz_harness_list(size_t *count);
@@ -88,6 +93,8 @@ struct trace_header;
  * source tree). -1 when it does not fit. */
 int fuzz_sim_trace_header(const struct fuzz_sim_setup *su, struct trace_header *h);
 void fuzz_sim_one(const uint8_t *data, size_t len, struct fuzz_report *rep);
+/* Parses every scenario into the harness's cache (fuzz_harness.prepare). */
+void fuzz_sim_prepare(void);
 
 /* ---- guest (hostile guest against device/) ------------------------------------ */
 

@@ -6,10 +6,10 @@
 #include <string.h>
 
 static const struct fuzz_harness harnesses[] = {
-    {"sim", fuzz_sim_one, FUZZ_SIM_MAX_LEN},
-    {"guest", fuzz_guest_one, FUZZ_GUEST_MAX_LEN},
-    {"device", fuzz_device_one, FUZZ_DEVICE_MAX_LEN},
-    {"parsers", fuzz_parsers_one, FUZZ_PARSERS_MAX_LEN},
+    {"sim", fuzz_sim_one, FUZZ_SIM_MAX_LEN, fuzz_sim_prepare},
+    {"guest", fuzz_guest_one, FUZZ_GUEST_MAX_LEN, NULL},
+    {"device", fuzz_device_one, FUZZ_DEVICE_MAX_LEN, NULL},
+    {"parsers", fuzz_parsers_one, FUZZ_PARSERS_MAX_LEN, NULL},
 };
 
 #define NHARNESSES (sizeof(harnesses) / sizeof(harnesses[0]))

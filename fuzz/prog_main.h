@@ -66,6 +66,8 @@ static void prog_keep_memory(void)
 static int prog_afl_loop(const struct fuzz_harness *h)
 {
     prog_keep_memory();
+    if (h->prepare != NULL)
+        h->prepare();
     __AFL_INIT();
     const unsigned char *buf = __AFL_FUZZ_TESTCASE_BUF;
     while (__AFL_LOOP(100000)) {

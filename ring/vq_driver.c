@@ -145,6 +145,38 @@ static bool choose_indirect(const struct vq_driver *vq, unsigned n, enum vq_add_
     return possible && n > 1;
 }
 
+/* Publishes a chain whose descriptors are written: bookkeeping, then the
+ * avail entry and the index (release). */
+static void publish(struct vq_driver *vq, uint32_t head, uint32_t last, uint32_t ndesc,
+                    void *token, uint32_t in_bytes)
+{
+    vq->inflight[head] = (struct vq_inflight){
+        .token = token, .last = last, .ndesc = ndesc, .in_bytes = in_bytes};
+    vq->in_flight++;
+
+    uint8_t *av = avail_bytes(vq);
+    vr_st16(av + AVAIL_RING(vq->avail_idx_shadow & (vq->num - 1)), (uint16_t)head);
+    vq->avail_idx_shadow++;
+    vr_st16_release(av + AVAIL_IDX, vq->avail_idx_shadow);
+    if (vq->num_added < UINT16_MAX)
+        vq->num_added++;
+}
+
+/* One segment is always one direct descriptor (AUTO and DIRECT never put a
+ * single segment in a table): the common case of every rx and event buffer
+ * and of header-only tx packets, without the general path's loops. */
+static int add_one(struct vq_driver *vq, const struct vq_seg *seg, bool in, void *token)
+{
+    if (vq->num_free == 0)
+        return RING_E_FULL;
+    uint32_t head = vq->free_head;
+    vq->free_head = vq->next_free[head];
+    vq->num_free--;
+    vr_desc_store(vq->desc + 16u * head, seg->gpa, seg->len, in ? VIRTQ_DESC_F_WRITE : 0, 0);
+    publish(vq, head, head, 1, token, in ? seg->len : 0);
+    return RING_OK;
+}
+
 int vqd_add(struct vq_driver *vq, const struct vq_seg *segs, unsigned n_out, unsigned n_in,
             void *token, enum vq_add_mode mode)
 {
@@ -155,11 +187,13 @@ int vqd_add(struct vq_driver *vq, const struct vq_seg *segs, unsigned n_out, uns
      * count too) and no chain of 2^32 bytes or more. */
     if (token == NULL || segs == NULL || n == 0 || n < n_out || n > vq->num)
         return RING_E_INVAL;
+    if (n == 1 && mode != VQ_ADD_INDIRECT)
+        return add_one(vq, segs, n_in == 1, token); /* a u32 len is below 2^32 */
     if (sum_len(segs, 0, n) > UINT32_MAX)
         return RING_E_INVAL;
-    if (mode == VQ_ADD_INDIRECT && !choose_indirect(vq, n, mode))
-        return RING_E_INVAL;
     bool indirect = choose_indirect(vq, n, mode);
+    if (mode == VQ_ADD_INDIRECT && !indirect)
+        return RING_E_INVAL;
     uint32_t ndesc = indirect ? 1 : n;
     if (ndesc > vq->num_free)
         return RING_E_FULL;
@@ -170,16 +204,7 @@ int vqd_add(struct vq_driver *vq, const struct vq_seg *segs, unsigned n_out, uns
         write_indirect(vq, head, segs, n_out, n);
     else
         write_direct(vq, head, segs, n_out, n);
-    vq->inflight[head] = (struct vq_inflight){
-        .token = token, .last = last, .ndesc = ndesc, .in_bytes = (uint32_t)sum_len(segs, n_out, n)};
-    vq->in_flight++;
-
-    uint8_t *av = avail_bytes(vq);
-    vr_st16(av + AVAIL_RING(vq->avail_idx_shadow & (vq->num - 1)), (uint16_t)head);
-    vq->avail_idx_shadow++;
-    vr_st16_release(av + AVAIL_IDX, vq->avail_idx_shadow);
-    if (vq->num_added < UINT16_MAX)
-        vq->num_added++;
+    publish(vq, head, last, ndesc, token, (uint32_t)sum_len(segs, n_out, n));
     return RING_OK;
 }
 

@@ -57,11 +57,27 @@ uint64_t fnv1a(uint64_t h, const void *data, size_t len)
  * byte of the input steers something. */
 static uint32_t decide_from_bytes(struct sim *s, uint32_t n)
 {
-    uint32_t v = 0, shift = 0;
-    for (uint64_t range = n - 1; range != 0; range >>= 8, shift += 8) {
-        if (s->byte_pos < s->cfg->decision_len)
-            v |= (uint32_t)s->cfg->decision_bytes[s->byte_pos++] << shift;
+    uint32_t range = n - 1;
+    unsigned bytes = range > 0xffffffu ? 4 : range > 0xffffu ? 3 : range > 0xffu ? 2 : 1;
+    const uint8_t *p = s->cfg->decision_bytes + s->byte_pos;
+    size_t left = s->cfg->decision_len - s->byte_pos;
+    uint32_t v;
+    if (left >= bytes) { /* the common case, unrolled: this runs several times a step */
+        v = p[0];
+        if (bytes > 1)
+            v |= (uint32_t)p[1] << 8;
+        if (bytes > 2)
+            v |= (uint32_t)p[2] << 16;
+        if (bytes > 3)
+            v |= (uint32_t)p[3] << 24;
+        s->byte_pos += bytes;
+        return v % n;
     }
+    /* Near the end: the bytes that are left, then zeros. */
+    v = 0;
+    for (unsigned i = 0; i < left; i++)
+        v |= (uint32_t)p[i] << (8 * i);
+    s->byte_pos += left;
     return v % n;
 }
 
@@ -70,10 +86,12 @@ uint32_t sim_decide(struct sim *s, const char *kind, uint32_t n)
     if (n <= 1 || s->stopped)
         return 0;
     uint32_t v;
-    if (!sim_trace_decision(s, kind, n, &v)) {
+    bool traced = s->cfg->replay != NULL || s->cfg->record != NULL;
+    if (!traced || !sim_trace_decision(s, kind, n, &v)) {
         v = s->cfg->decision_bytes != NULL ? decide_from_bytes(s, n)
                                            : (uint32_t)prng_below(&s->rng, n);
-        sim_trace_record_value(s, kind, n, v);
+        if (traced) /* no trace: nothing to record (and no call per decision) */
+            sim_trace_record_value(s, kind, n, v);
     }
     s->res->stats.decisions++;
     return v;
@@ -169,8 +187,12 @@ static void raise_notes(struct sim *s, unsigned bits, bool irq)
 
 static void collect_notes(struct sim *s)
 {
-    raise_notes(s, vdrv_take_kicks(world_driver(s->w)), false);
-    raise_notes(s, vdev_take_interrupts(world_device(s->w)), true);
+    unsigned kicks = vdrv_take_kicks(world_driver(s->w));
+    unsigned irqs = vdev_take_interrupts(world_device(s->w));
+    if (kicks != 0) /* mostly neither: collected twice a step */
+        raise_notes(s, kicks, false);
+    if (irqs != 0)
+        raise_notes(s, irqs, true);
 }
 
 static void deliver_due_notes(struct sim *s)

@@ -385,10 +385,12 @@ static bool side_runnable(const struct sim *s, const struct flow *f, bool client
     const struct vep *ep = sd->guest ? s->g : s->h;
     if (sd->st == SIDE_LISTENING)
         return (vep_poll(ep, sd->lfd) & (VEP_POLLIN | VEP_POLLERR)) != 0;
+    if (sd->st == SIDE_OPEN && finished(f, client))
+        return true; /* whatever poll says (vep_poll only reads) */
     unsigned ev = vep_poll(ep, sd->fd);
     if (sd->st == SIDE_CONNECTING)
         return (ev & (VEP_POLLOUT | VEP_POLLERR)) != 0;
-    if (finished(f, client) || (ev & VEP_POLLERR))
+    if (ev & VEP_POLLERR)
         return true;
     if (wants_write(f, client) && (ev & VEP_POLLOUT))
         return true;

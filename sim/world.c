@@ -485,6 +485,14 @@ static bool is_live(const struct vep_conn_info *c)
     return c->state == VEP_SS_CONNECTED && c->peer_shutdown != SHUT_BOTH;
 }
 
+static bool any_live(const struct conn_set *s)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (is_live(&s->c[i]))
+            return true;
+    return false;
+}
+
 static bool mirrors(const struct conn_set *as, const struct vep_conn_info *a,
                     const struct conn_set *bs, const struct vep_conn_info *b)
 {
@@ -498,11 +506,17 @@ static uint32_t port_bucket(const struct conn_buf *b, uint32_t local_port, uint3
     return (h ^ h >> 15) & (b->nbuckets - 1);
 }
 
+/* Up to this many connections a side is scanned: building the index (its
+ * buckets cleared on every check) costs more than the scan it saves. */
+#define CONNS_SCAN_MAX 8u
+
 /* Chains of connections by (local port, peer port), each in ascending
  * index order, so a lookup meets them in the order a scan would. */
 static int conns_index(struct conn_set *s)
 {
     struct conn_buf *b = s->buf;
+    if (s->n <= CONNS_SCAN_MAX)
+        return 0; /* find_mirror scans: s->indexed stays false */
     if (conn_buf_fit(b, s->n) < 0)
         return -ENOMEM;
     s->c = b->c;
@@ -519,25 +533,39 @@ static int conns_index(struct conn_set *s)
     return 0;
 }
 
+/* One candidate for a's end: true when it is a live mirror (the answer);
+ * otherwise the first finished mirror is remembered in *found. */
+static bool mirror_candidate(const struct conn_set *as, const struct vep_conn_info *a,
+                             const struct conn_set *bs, const struct vep_conn_info *m,
+                             const struct vep_conn_info **found)
+{
+    if (!mirrors(as, a, bs, m))
+        return false;
+    if (is_live(m))
+        return true;
+    if (*found == NULL)
+        *found = m;
+    return false;
+}
+
 /* a's end on the other side: a live one if there is one, since a finished
- * connection with the same ports may linger there. */
+ * connection with the same ports may linger there. Without an index the
+ * scan meets the same candidates in the same (ascending) order. */
 static const struct vep_conn_info *find_mirror(const struct conn_set *as,
                                                const struct vep_conn_info *a,
                                                const struct conn_set *bs)
 {
     const struct vep_conn_info *found = NULL;
     const struct conn_buf *b = bs->buf;
-    if (bs->n == 0)
-        return NULL;
-    for (int32_t i = b->head[port_bucket(b, a->peer_port, a->local_port)]; i >= 0; i = b->next[i]) {
-        const struct vep_conn_info *m = &bs->c[i];
-        if (!mirrors(as, a, bs, m))
-            continue;
-        if (is_live(m))
-            return m;
-        if (found == NULL)
-            found = m;
+    if (!bs->indexed) {
+        for (uint32_t i = 0; i < bs->n; i++)
+            if (mirror_candidate(as, a, bs, &bs->c[i], &found))
+                return &bs->c[i];
+        return found;
     }
+    for (int32_t i = b->head[port_bucket(b, a->peer_port, a->local_port)]; i >= 0; i = b->next[i])
+        if (mirror_candidate(as, a, bs, &bs->c[i], &found))
+            return &bs->c[i];
     return found;
 }
 
@@ -637,8 +665,13 @@ const char *world_check(struct world *w)
         return why;
     bool quiet = world_quiescent(w);
     struct conn_set gs, hs;
-    if (conns_load(w, 0, &gs, "guest", vdrv_sockets(w->drv), vdrv_guest_cid(w->drv)) != 0 ||
-        conns_load(w, 1, &hs, "host", vdev_sockets(w->dev), VSOCK_CID_HOST) != 0 ||
+    if (conns_load(w, 0, &gs, "guest", vdrv_sockets(w->drv), vdrv_guest_cid(w->drv)) != 0)
+        return fail(w, "out of memory while checking connections");
+    /* In transit, only live guest connections are judged: without one
+     * there is nothing to look up on the host's side. */
+    if (!quiet && !any_live(&gs))
+        return NULL;
+    if (conns_load(w, 1, &hs, "host", vdev_sockets(w->dev), VSOCK_CID_HOST) != 0 ||
         conns_index(&hs) != 0 || (quiet && conns_index(&gs) != 0))
         return fail(w, "out of memory while checking connections");
     return check_conns(w, &gs, &hs, quiet);

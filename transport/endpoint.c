@@ -53,6 +53,7 @@ struct vep *vep_new(const struct vep_cfg *cfg)
     for (uint32_t i = 0; i < nb; i++)
         ep->buckets[i] = VEP_NONE;
     ep->bucket_mask = nb - 1;
+    ep->next_deadline = UINT64_MAX;
     /* Linux starts ephemeral ports at a random point above the reserved ones;
      * ours comes from the seed. */
     ep->next_ephemeral =
@@ -215,6 +216,7 @@ void ep_sock_free(struct vep *ep, struct vep_sock *s)
     ep_unhash(ep, s);
     pktq_purge(&s->rxq);
     detach_tx(ep, fd);
+    ep_timer_disarm(ep, s);
     s->state = VEP_SS_FREE;
     while (ep->nsocks > 0 && ep->socks[ep->nsocks - 1].state == VEP_SS_FREE)
         ep->nsocks--;
@@ -448,16 +450,51 @@ void ep_cancel_tx(struct vep *ep, struct vep_sock *s)
     }
 }
 
-/* ---- timers ---- */
+/* ---- timers ----
+ * The earliest armed deadline is kept in ep->next_deadline: a scheduler
+ * asks for it at every step, while timers change state rarely. Only these
+ * functions write a socket's timer, so the value is always exact. */
+
+static void timers_recompute(struct vep *ep)
+{
+    uint64_t next = UINT64_MAX;
+    for (uint32_t i = 0; i < ep->nsocks; i++) {
+        const struct vep_sock *s = &ep->socks[i];
+        if (s->state != VEP_SS_FREE && s->timer != VEP_TIMER_NONE && s->deadline < next)
+            next = s->deadline;
+    }
+    ep->next_deadline = next;
+}
+
+void ep_timer_arm(struct vep *ep, struct vep_sock *s, enum vep_timer t, uint64_t deadline)
+{
+    bool rearmed = s->timer != VEP_TIMER_NONE;
+    s->timer = t;
+    s->deadline = deadline;
+    if (rearmed)
+        timers_recompute(ep); /* its old deadline may have been the earliest */
+    else if (deadline < ep->next_deadline)
+        ep->next_deadline = deadline;
+}
+
+void ep_timer_disarm(struct vep *ep, struct vep_sock *s)
+{
+    if (s->timer == VEP_TIMER_NONE)
+        return;
+    s->timer = VEP_TIMER_NONE;
+    timers_recompute(ep);
+}
 
 void vep_tick(struct vep *ep, uint64_t now)
 {
+    if (ep->next_deadline > now)
+        return; /* no armed timer is due */
     for (uint32_t i = 0; i < ep->nsocks; i++) {
         struct vep_sock *s = &ep->socks[i];
         if (s->state == VEP_SS_FREE || s->timer == VEP_TIMER_NONE || s->deadline > now)
             continue;
         enum vep_timer t = s->timer;
-        s->timer = VEP_TIMER_NONE;
+        ep_timer_disarm(ep, s);
         if (t == VEP_TIMER_CONNECT)
             ep_connect_timeout(ep, s);
         else
@@ -467,13 +504,7 @@ void vep_tick(struct vep *ep, uint64_t now)
 
 uint64_t vep_next_deadline(const struct vep *ep)
 {
-    uint64_t next = UINT64_MAX;
-    for (uint32_t i = 0; i < ep->nsocks; i++) {
-        const struct vep_sock *s = &ep->socks[i];
-        if (s->state != VEP_SS_FREE && s->timer != VEP_TIMER_NONE && s->deadline < next)
-            next = s->deadline;
-    }
-    return next;
+    return ep->next_deadline;
 }
 
 uint32_t vep_conns(const struct vep *ep, struct vep_conn_info *out, uint32_t max)

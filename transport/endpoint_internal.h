@@ -89,6 +89,7 @@ struct vep {
     vep_intercept_fn intercept;
     void *intercept_ctx;
     uint32_t tx_injected; /* crafted packets waiting */
+    uint64_t next_deadline; /* earliest armed timer, UINT64_MAX for none */
 };
 
 #endif

@@ -25,6 +25,10 @@ struct vep_sock *ep_lookup_rx(const struct vep *ep, uint32_t lport, uint64_t pci
                               uint32_t pport);
 bool ep_port_in_use(const struct vep *ep, uint32_t port);
 
+/* The only writers of a socket's timer (they keep ep->next_deadline). */
+void ep_timer_arm(struct vep *ep, struct vep_sock *s, enum vep_timer t, uint64_t deadline);
+void ep_timer_disarm(struct vep *ep, struct vep_sock *s);
+
 int ep_queue(struct vep *ep, struct vep_pkt *p, bool reply);
 int ep_send(struct vep *ep, struct vep_sock *s, uint16_t op, uint32_t flags,
             const uint8_t *payload, uint32_t len, bool reply);

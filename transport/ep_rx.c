@@ -121,7 +121,7 @@ static void connect_failed(struct vep *ep, struct vep_sock *s, int err)
     ep_unhash(ep, s);
     s->state = VEP_SS_UNCONNECTED;
     s->err = err;
-    s->timer = VEP_TIMER_NONE;
+    ep_timer_disarm(ep, s);
 }
 
 static void recv_connecting(struct vep *ep, struct vep_sock *s, const struct vsock_hdr *h)
@@ -130,7 +130,7 @@ static void recv_connecting(struct vep *ep, struct vep_sock *s, const struct vso
     case VSOCK_OP_RESPONSE:
         ep_set_state(ep, s, VEP_SS_CONNECTED);
         s->ever_connected = true;
-        s->timer = VEP_TIMER_NONE;
+        ep_timer_disarm(ep, s);
         set_credit_baseline(s, h);
         ep->ctr.connects++;
         return;

@@ -135,8 +135,7 @@ int vep_connect(struct vep *ep, int fd, uint64_t cid, uint32_t port, uint64_t no
         s->state = VEP_SS_UNCONNECTED;
         return err;
     }
-    s->timer = VEP_TIMER_CONNECT;
-    s->deadline = now + ep->cfg.connect_timeout_ns;
+    ep_timer_arm(ep, s, VEP_TIMER_CONNECT, now + ep->cfg.connect_timeout_ns);
     return -EINPROGRESS;
 }
 
@@ -398,8 +397,7 @@ static bool close_connection(struct vep *ep, struct vep_sock *s, uint64_t now)
     if (s->done)
         return true;
     s->released = true;
-    s->timer = VEP_TIMER_CLOSE;
-    s->deadline = now + ep->cfg.close_timeout_ns;
+    ep_timer_arm(ep, s, VEP_TIMER_CLOSE, now + ep->cfg.close_timeout_ns);
     return false;
 }
 
