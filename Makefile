@@ -84,8 +84,8 @@ test-determinism: deps
 
 # Re-records traces/corpus after an intended change of behaviour.
 corpus-update:
-	@$(MAKE) --no-print-directory MODE=release $(VSOCKSIM)
-	ci/corpus-update.sh $(VSOCKSIM)
+	@$(MAKE) --no-print-directory MODE=release $(VSOCKSIM) $(B)/fuzz/sim_prog
+	ci/corpus-update.sh $(VSOCKSIM) $(B)/fuzz/sim_prog
 
 clean:
 	rm -rf build

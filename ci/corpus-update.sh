@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # Re-records every trace of traces/corpus from its own header (seed, scenario,
 # faults, options), after an intended change of behaviour. Review the diff.
+# A trace listed as input-ok in the INDEX came from a fuzzer's input: it is
+# re-recorded from that input (traces/fuzz/regressions/sim/NAME for
+# fuzz-NAME.trace) by the plain sim harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vsocksim=${1:-build/cc-release/vsocksim}
+sim_prog=${2:-$(dirname "$vsocksim")/fuzz/sim_prog}
 for t in traces/corpus/*.trace; do
+    if awk -v f="$(basename "$t")" '$1 == f && $2 == "input-ok" { found = 1 } END { exit !found }' \
+        traces/corpus/INDEX; then
+        name=$(basename "$t" .trace); name=${name#fuzz-}
+        "$sim_prog" --trace "$t" "traces/fuzz/regressions/sim/$name" >/dev/null || true
+        echo "re-recorded $t from traces/fuzz/regressions/sim/$name"
+        continue
+    fi
     args=$(awk '
         $1 == "seed" { printf "--seed %s ", $2 }
         $1 == "scenario" { sc = $2 }
