@@ -48,7 +48,7 @@ $(B)/fuzz/%_prog: $(B)/fuzz/%_prog.o $(FUZZ_LIB)
 
 fuzz-build:
 	@ci/install-deps.sh build fuzz
-	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) MODE=$(FUZZ_MODE) fuzz-progs
+	@AFL_LLVM_DENYLIST=$(CURDIR)/fuzz/afl-denylist.txt $(MAKE) --no-print-directory CC=$(FUZZ_CC) MODE=$(FUZZ_MODE) fuzz-progs
 
 fuzz: fuzz-build
 	@mkdir -p $(FUZZ_OUT)
