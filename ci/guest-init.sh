@@ -9,16 +9,10 @@
 # BEGIN/END lines, prints VSOCKSIM-GUEST-DONE rc=N and powers off.
 /bin/busybox --install -s /bin
 export PATH=/bin:/usr/bin HOME=/tmp TMPDIR=/tmp LANG=C
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-# A tmpfs on /tmp, unless the payload put files there (a source tree checked
-# out under /tmp): the initramfs is RAM already, and a mount would hide them.
-mkdir -p /tmp
-[ -z "$(ls -A /tmp)" ] && mount -t tmpfs tmpfs /tmp
+. /vsocksim/guest-lib.sh
+vs_mount_basics
 exec </dev/console >/dev/console 2>&1
 
-. /vsocksim/guest-lib.sh
 say() { echo "vsocksim-guest: $*"; }
 arg() { vs_arg "$@"; }
 uptime_s() { vs_uptime; }

@@ -9,6 +9,18 @@ vs_arg() { # value of vsocksim.NAME= on the kernel command line
 }
 vs_uptime() { cut -d' ' -f1 /proc/uptime; }
 
+# proc, sys, dev, and a tmpfs on /tmp unless the payload put files there (a
+# source tree checked out under /tmp: the conformance programs read their
+# sources and scripts at the path they were built in); the initramfs is RAM
+# already, and a mount would hide them.
+vs_mount_basics() {
+    mount -t proc proc /proc
+    mount -t sysfs sysfs /sys
+    mount -t devtmpfs devtmpfs /dev
+    mkdir -p /tmp
+    if [ -z "$(ls -A /tmp)" ]; then mount -t tmpfs tmpfs /tmp; fi
+}
+
 # The marker every vsock program checks (with vsocksim.guest=1 on the command
 # line) before it opens anything: only this initramfs writes it.
 vs_marker() {

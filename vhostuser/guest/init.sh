@@ -15,12 +15,9 @@
 # The results go back over ttyS1 (vs_finish), then it powers off.
 /bin/busybox --install -s /bin
 export PATH=/bin:/usr/bin:/vsocksim/bin HOME=/tmp TMPDIR=/tmp LANG=C
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
-exec </dev/console >/dev/console 2>&1
 . /vsocksim/guest-lib.sh
+vs_mount_basics
+exec </dev/console >/dev/console 2>&1
 
 say() { echo "vu-guest: $*"; }
 
