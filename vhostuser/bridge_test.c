@@ -368,14 +368,25 @@ static pid_t spawn_backend(const char *prog)
     return pid;
 }
 
+/* The socket's file appears at bind(), a moment before listen(): under
+ * load a connect can fall in between (ECONNREFUSED), so it is retried for
+ * up to 2 s. */
 static int connect_fe(void)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX, .sun_path = "fe.sock"};
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ATF_REQUIRE(fd >= 0);
-    ATF_REQUIRE_MSG(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s",
-                    strerror(errno));
-    return fd;
+    int err = 0;
+    for (int i = 0; i < 200; i++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ATF_REQUIRE(fd >= 0);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            return fd;
+        err = errno;
+        close(fd);
+        if (err != ECONNREFUSED && err != ENOENT)
+            break;
+        usleep(10000);
+    }
+    atf_tc_fail("connect: %s", strerror(err));
 }
 
 ATF_TC(program_survives_hostile_front_ends);
