@@ -87,6 +87,30 @@ void conf_pktlog_add(struct conf_pktlog *log, bool to_host, const struct vsock_h
 void conf_pktlog_print(const struct conf_pktlog *log);
 void conf_pktlog_free(struct conf_pktlog *log);
 
+/* Packets held for a case that speaks for one side (raw mode): a bounded
+ * ring of copies; packets beyond it, or whose copy cannot be made, are
+ * counted as overflow, which fails the case at close. */
+#define CONF_PKTQ_MAX 4096u
+struct conf_pkt {
+    struct vsock_hdr h;
+    uint32_t len;   /* payload bytes that came */
+    uint8_t *data;  /* malloc'd copy, or NULL */
+};
+struct conf_pktq {
+    struct conf_pkt *pkts; /* ring of CONF_PKTQ_MAX, allocated by conf_pktq_init */
+    uint32_t head, count;
+    uint64_t overflow;
+};
+int conf_pktq_init(struct conf_pktq *q); /* 0, or -ENOMEM; again: nothing */
+void conf_pktq_push(struct conf_pktq *q, const struct vsock_hdr *h, const uint8_t *payload,
+                    uint32_t len);
+bool conf_pktq_nonempty(void *q); /* a wait condition */
+/* The oldest packet into *h, *len and up to cap bytes of payload; false when
+ * the queue is empty. */
+bool conf_pktq_pop(struct conf_pktq *q, struct vsock_hdr *h, void *payload, uint32_t cap,
+                   uint32_t *len);
+void conf_pktq_free(struct conf_pktq *q);
+
 extern const struct conf_target_ops conf_target_sim;
 extern const struct conf_target_ops conf_target_kernel;
 extern const struct conf_target_ops conf_target_guest;

@@ -4,6 +4,7 @@
 #include "conformance/conf_case.h"
 #include "conformance/conf_target.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,67 @@ void conf_pktlog_free(struct conf_pktlog *log)
 {
     free(log->e);
     memset(log, 0, sizeof(*log));
+}
+
+int conf_pktq_init(struct conf_pktq *q)
+{
+    if (q->pkts == NULL)
+        q->pkts = calloc(CONF_PKTQ_MAX, sizeof(*q->pkts));
+    return q->pkts != NULL ? 0 : -ENOMEM;
+}
+
+void conf_pktq_push(struct conf_pktq *q, const struct vsock_hdr *h, const uint8_t *payload,
+                    uint32_t len)
+{
+    if (q->pkts == NULL || q->count == CONF_PKTQ_MAX) {
+        q->overflow++;
+        return;
+    }
+    struct conf_pkt *p = &q->pkts[(q->head + q->count) % CONF_PKTQ_MAX];
+    p->h = *h;
+    p->len = len;
+    p->data = NULL;
+    if (len > 0) {
+        p->data = malloc(len);
+        if (p->data == NULL) {
+            q->overflow++;
+            return;
+        }
+        memcpy(p->data, payload, len);
+    }
+    q->count++;
+}
+
+bool conf_pktq_nonempty(void *q)
+{
+    return ((const struct conf_pktq *)q)->count > 0;
+}
+
+bool conf_pktq_pop(struct conf_pktq *q, struct vsock_hdr *h, void *payload, uint32_t cap,
+                   uint32_t *len)
+{
+    if (q->count == 0)
+        return false;
+    struct conf_pkt *p = &q->pkts[q->head];
+    *h = p->h;
+    *len = p->len;
+    if (payload != NULL && p->data != NULL)
+        memcpy(payload, p->data, p->len < cap ? p->len : cap);
+    free(p->data);
+    p->data = NULL;
+    q->head = (q->head + 1) % CONF_PKTQ_MAX;
+    q->count--;
+    return true;
+}
+
+void conf_pktq_free(struct conf_pktq *q)
+{
+    struct vsock_hdr h;
+    uint32_t len;
+    while (q->pkts != NULL && conf_pktq_pop(q, &h, NULL, 0, &len))
+        ;
+    free(q->pkts);
+    q->pkts = NULL;
 }
 
 uint64_t conf_peer_cid(const struct conf *c, enum conf_side s)

@@ -35,7 +35,6 @@
 
 #define KT_CAPS \
     (CONF_CAP_RAW | CONF_CAP_RAW_RING | CONF_CAP_RESET | CONF_CAP_CONFIG | CONF_CAP_RING_INSPECT)
-#define KT_RAW_QMAX 4096u
 #define KT_SLICE_NS 1000000u
 #define KT_IDLE_TIMEOUT_NS 1000000000ull
 #define KT_MAX_TABLE_DEPTH 4
@@ -44,12 +43,6 @@
 #define KT_QUIESCE_NS 300000000ull /* at most, at close */
 #define KT_QUIET_NS 30000000ull    /* no notification for this long: settled */
 #define KT_MAX_BUFS 64u
-
-struct kt_pkt {
-    struct vsock_hdr h;
-    uint32_t len;
-    uint8_t *data;
-};
 
 /* A buffer provided for a hand-made chain, remembered for the inspection. */
 struct kt_buf {
@@ -72,9 +65,7 @@ struct kt {
     int host_fds[KT_MAX_HOST_FDS]; /* real sockets the case opened, -1 when closed */
     unsigned nhost;
     bool raw;
-    struct kt_pkt *q;
-    uint32_t qhead, qcount;
-    uint64_t qoverflow;
+    struct conf_pktq q; /* what vhost placed on rx, while the case speaks for the guest */
     struct conf_pktlog log; /* g>h: our driver sent it; h>g: vhost placed it on rx */
     uint64_t errors_expected; /* tx err eventfd counts a hand-made chain asked for */
     /* vhost refused a hand-made chain and left it at the head of avail:
@@ -132,12 +123,7 @@ static void kt_free(struct kt *t)
             khost_vsock_close(t->host_fds[i]);
     khost_close(t->k);
     forget_bufs(t);
-    while (t->q != NULL && t->qcount > 0) {
-        free(t->q[t->qhead].data);
-        t->qhead = (t->qhead + 1) % KT_RAW_QMAX;
-        t->qcount--;
-    }
-    free(t->q);
+    conf_pktq_free(&t->q);
     conf_pktlog_free(&t->log);
     free(t);
 }
@@ -147,10 +133,9 @@ static void *kt_open(const struct conf_opts *o, char *why, size_t len)
     if (!kt_available(why, len))
         return NULL;
     struct kt *t = calloc(1, sizeof(*t));
-    if (t == NULL || (t->q = calloc(KT_RAW_QMAX, sizeof(*t->q))) == NULL ||
-        !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX)) {
+    if (t == NULL || conf_pktq_init(&t->q) != 0 || !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX)) {
         if (t != NULL) {
-            free(t->q);
+            conf_pktq_free(&t->q);
             free(t);
         }
         snprintf(why, len, "out of memory");
@@ -242,8 +227,8 @@ static bool kt_close(void *tp, char *why, size_t len)
     (void)khost_step(t->k, 0);
     const struct khost_stats *st = khost_stats(t->k);
     bool ok = true;
-    if (t->qoverflow != 0) {
-        snprintf(why, len, "the raw rx queue overflowed: %" PRIu64 " packets lost", t->qoverflow);
+    if (t->q.overflow != 0) {
+        snprintf(why, len, "the raw rx queue overflowed: %" PRIu64 " packets lost", t->q.overflow);
         ok = false;
     } else if (vdrv_broken(khost_driver(t->k))) {
         snprintf(why, len, "our driver marked the device broken (bad used ring from vhost)");
@@ -485,23 +470,7 @@ static void on_rx(void *ctx, const struct vsock_hdr *hdr, const uint8_t *payload
     struct kt *t = ctx;
     if (hdr->op != VSOCK_OP_RST)
         note_pair(t, hdr->dst_port, hdr->src_port, hdr->type);
-    if (t->qcount == KT_RAW_QMAX) {
-        t->qoverflow++;
-        return;
-    }
-    struct kt_pkt *p = &t->q[(t->qhead + t->qcount) % KT_RAW_QMAX];
-    p->h = *hdr;
-    p->len = len;
-    p->data = NULL;
-    if (len > 0) {
-        p->data = malloc(len);
-        if (p->data == NULL) {
-            t->qoverflow++;
-            return;
-        }
-        memcpy(p->data, payload, len);
-    }
-    t->qcount++;
+    conf_pktq_push(&t->q, hdr, payload, len);
 }
 
 static int kt_raw_begin(void *tp)
@@ -522,30 +491,15 @@ static int kt_raw_send(void *tp, const struct vsock_hdr *h, const void *payload,
     return pumped(t, vep_tx_inject(ep(t), h, payload, len));
 }
 
-static bool have_pkt(void *arg)
-{
-    const struct kt *t = arg;
-    return t->qcount > 0;
-}
-
 static int kt_raw_recv(void *tp, struct vsock_hdr *h, void *payload, uint32_t cap, uint32_t *len,
                        uint64_t timeout_ns)
 {
     struct kt *t = tp;
     if (!t->raw)
         return -EINVAL;
-    if (!kt_wait(t, have_pkt, t, timeout_ns))
+    if (!kt_wait(t, conf_pktq_nonempty, &t->q, timeout_ns))
         return 0;
-    struct kt_pkt *p = &t->q[t->qhead];
-    *h = p->h;
-    *len = p->len;
-    if (payload != NULL && p->data != NULL)
-        memcpy(payload, p->data, p->len < cap ? p->len : cap);
-    free(p->data);
-    p->data = NULL;
-    t->qhead = (t->qhead + 1) % KT_RAW_QMAX;
-    t->qcount--;
-    return 1;
+    return conf_pktq_pop(&t->q, h, payload, cap, len) ? 1 : 0;
 }
 
 /* ---- hand-made chains ---- */

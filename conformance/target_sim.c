@@ -71,8 +71,8 @@ static void describe_result(const struct sim_result *r, char *why, size_t len)
 
 static void simt_free(struct simt *t)
 {
-    simt_queue_free(&t->gq);
-    simt_queue_free(&t->hq);
+    conf_pktq_free(&t->gq);
+    conf_pktq_free(&t->hq);
     free(t->mem);
     free(t->shadow);
     conf_pktlog_free(&t->log);

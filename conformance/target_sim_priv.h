@@ -7,21 +7,6 @@
 #include "sim/sim.h"
 #include "sim/world.h"
 
-/* Packets held for the case while it speaks for one side. */
-#define SIMT_RAW_QMAX 4096u
-
-struct simt_pkt {
-    struct vsock_hdr h;
-    uint32_t len;   /* payload bytes that came */
-    uint8_t *data;  /* malloc'd copy, or NULL */
-};
-
-struct simt_queue {
-    struct simt_pkt *pkts; /* ring of SIMT_RAW_QMAX */
-    uint32_t head, count;
-    uint64_t overflow;     /* packets lost to a full queue: fails the case */
-};
-
 /* A buffer the target provided for a hand-made chain. */
 struct simt_buf {
     uint64_t off;   /* in the scratch region */
@@ -38,8 +23,8 @@ struct simt {
     struct world_cfg wc;
     bool raw;              /* the case speaks for the guest */
     bool raw_host;         /* the case speaks for the host */
-    struct simt_queue gq;  /* what the device placed on rx */
-    struct simt_queue hq;  /* what the guest driver sent */
+    struct conf_pktq gq;   /* what the device placed on rx */
+    struct conf_pktq hq;   /* what the guest driver sent */
     struct conf_pktlog log; /* what each endpoint received from the rings */
     /* Guest memory for hand-made chains: a region of its own, far above
      * the world's RAM, so nothing the driver owns is ever touched; and
@@ -55,7 +40,6 @@ struct simt {
 bool simt_wait(void *tp, bool (*cond)(void *arg), void *arg, uint64_t timeout_ns);
 
 /* target_sim_raw.c */
-void simt_queue_free(struct simt_queue *q);
 int simt_raw_begin(void *tp);
 int simt_raw_send(void *tp, const struct vsock_hdr *h, const void *payload, uint32_t len);
 int simt_raw_recv(void *tp, struct vsock_hdr *h, void *payload, uint32_t cap, uint32_t *len,

@@ -15,67 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void queue_push(struct simt_queue *q, const struct vsock_hdr *hdr, const uint8_t *payload,
-                       uint32_t len)
-{
-    if (q->count == SIMT_RAW_QMAX) {
-        q->overflow++;
-        return;
-    }
-    struct simt_pkt *p = &q->pkts[(q->head + q->count) % SIMT_RAW_QMAX];
-    p->h = *hdr;
-    p->len = len;
-    p->data = NULL;
-    if (len > 0) {
-        p->data = malloc(len);
-        if (p->data == NULL) {
-            q->overflow++;
-            return;
-        }
-        memcpy(p->data, payload, len);
-    }
-    q->count++;
-}
-
-void simt_queue_free(struct simt_queue *q)
-{
-    while (q->pkts != NULL && q->count > 0) {
-        free(q->pkts[q->head].data);
-        q->head = (q->head + 1) % SIMT_RAW_QMAX;
-        q->count--;
-    }
-    free(q->pkts);
-    q->pkts = NULL;
-}
-
-static bool queue_nonempty(void *arg)
-{
-    const struct simt_queue *q = arg;
-    return q->count > 0;
-}
-
-static int queue_recv(struct simt *t, struct simt_queue *q, struct vsock_hdr *h, void *payload,
+static int queue_recv(struct simt *t, struct conf_pktq *q, struct vsock_hdr *h, void *payload,
                       uint32_t cap, uint32_t *len, uint64_t timeout_ns)
 {
-    if (!simt_wait(t, queue_nonempty, q, timeout_ns))
+    if (!simt_wait(t, conf_pktq_nonempty, q, timeout_ns))
         return 0;
-    struct simt_pkt *p = &q->pkts[q->head];
-    *h = p->h;
-    *len = p->len;
-    if (payload != NULL && p->data != NULL)
-        memcpy(payload, p->data, p->len < cap ? p->len : cap);
-    free(p->data);
-    p->data = NULL;
-    q->head = (q->head + 1) % SIMT_RAW_QMAX;
-    q->count--;
-    return 1;
-}
-
-static int queue_begin(struct simt_queue *q)
-{
-    if (q->pkts == NULL)
-        q->pkts = calloc(SIMT_RAW_QMAX, sizeof(*q->pkts));
-    return q->pkts != NULL ? 0 : -ENOMEM;
+    return conf_pktq_pop(q, h, payload, cap, len) ? 1 : 0;
 }
 
 /* ---- the guest side ---- */
@@ -84,7 +29,7 @@ static void on_guest_rx(void *ctx, const struct vsock_hdr *hdr, const uint8_t *p
                         uint32_t len)
 {
     struct simt *t = ctx;
-    queue_push(&t->gq, hdr, payload, len);
+    conf_pktq_push(&t->gq, hdr, payload, len);
 }
 
 int simt_raw_begin(void *tp)
@@ -92,7 +37,7 @@ int simt_raw_begin(void *tp)
     struct simt *t = tp;
     if (t->raw_host)
         return -EBUSY; /* one side at a time: the case cannot be both ends */
-    int err = queue_begin(&t->gq);
+    int err = conf_pktq_init(&t->gq);
     if (err != 0)
         return err;
     t->raw = true;
@@ -123,7 +68,7 @@ static void on_host_rx(void *ctx, const struct vsock_hdr *hdr, const uint8_t *pa
                        uint32_t len)
 {
     struct simt *t = ctx;
-    queue_push(&t->hq, hdr, payload, len);
+    conf_pktq_push(&t->hq, hdr, payload, len);
 }
 
 int simt_raw_host_begin(void *tp)
@@ -131,7 +76,7 @@ int simt_raw_host_begin(void *tp)
     struct simt *t = tp;
     if (t->raw)
         return -EBUSY;
-    int err = queue_begin(&t->hq);
+    int err = conf_pktq_init(&t->hq);
     if (err != 0)
         return err;
     t->raw_host = true;
