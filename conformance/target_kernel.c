@@ -43,6 +43,7 @@
 #define KT_QUIESCE_NS 300000000ull /* at most, at close */
 #define KT_QUIET_NS 30000000ull    /* no notification for this long: settled */
 #define KT_MAX_BUFS 64u
+#define KT_TX_DRAIN_NS 500000000ull /* at most, for vhost to take an injected packet */
 
 /* A buffer provided for a hand-made chain, remembered for the inspection. */
 struct kt_buf {
@@ -481,6 +482,18 @@ static int kt_raw_begin(void *tp)
     return 0;
 }
 
+static bool tx_drained(void *arg)
+{
+    struct kt *t = arg;
+    const struct vq_driver *tx = vdrv_queue(khost_driver(t->k), VSOCK_VQ_TX);
+    return vep_tx_queued_pkts(ep(t)) == 0 && (tx == NULL || vqd_in_flight(tx) == 0);
+}
+
+/* vhost's worker takes tx chains concurrently; a script's next line (a host
+ * recv, say) must see what the injected packet did, as on the sim, where
+ * the device handles it before the script goes on.  vhost enqueues a packet
+ * on its socket before it returns the chain, so a drained tx queue means
+ * delivered.  A chain vhost refused stays at the head of avail for good. */
 static int kt_raw_send(void *tp, const struct vsock_hdr *h, const void *payload, uint32_t len)
 {
     struct kt *t = tp;
@@ -488,7 +501,12 @@ static int kt_raw_send(void *tp, const struct vsock_hdr *h, const void *payload,
         return -EFAULT;
     if (h->op != VSOCK_OP_RST)
         note_pair(t, h->src_port, h->dst_port, h->type);
-    return pumped(t, vep_tx_inject(ep(t), h, payload, len));
+    int r = vep_tx_inject(ep(t), h, payload, len);
+    if (r >= 0 && !t->tx_stuck)
+        (void)kt_wait(t, tx_drained, t, KT_TX_DRAIN_NS);
+    else
+        khost_pump(t->k);
+    return r;
 }
 
 static int kt_raw_recv(void *tp, struct vsock_hdr *h, void *payload, uint32_t cap, uint32_t *len,
