@@ -21,11 +21,6 @@ FUZZ_AFL_B := build/$(BUILD_PREFIX)$(notdir $(FUZZ_CC))-$(FUZZ_MODE)
 FUZZ_REPLAY_CC ?= clang
 FUZZ_REPLAY_B := build/$(BUILD_PREFIX)$(FUZZ_REPLAY_CC)-asan
 FUZZ_RUN := $(if $(FUZZ_TARGET),$(FUZZ_TARGET),$(FUZZ_HARNESSES))
-# AFL++'s environment: no UI (CI logs), no CPU governor or core_pattern
-# checks (containers cannot change them), no CPU binding (other work shares
-# the two cores).
-FUZZ_ENV := AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 \
-            AFL_NO_AFFINITY=1 AFL_ALLOW_TMP=1
 
 .PHONY: fuzz fuzz-smoke fuzz-replay fuzz-build fuzz-progs
 
@@ -53,14 +48,7 @@ fuzz-build:
 fuzz: fuzz-build
 	@mkdir -p $(FUZZ_OUT)
 	@fail=0; for t in $(FUZZ_RUN); do \
-	    dict=traces/fuzz/$$t.dict; [ -f $$dict ] && x="-x $$dict" || x=""; \
-	    seeds=traces/fuzz/$$t; [ $$t = empty ] && { mkdir -p $(FUZZ_OUT)/empty-seed; \
-	        echo x > $(FUZZ_OUT)/empty-seed/x; seeds=$(FUZZ_OUT)/empty-seed; }; \
-	    rm -rf $(FUZZ_OUT)/$$t; \
-	    echo "fuzz: $$t for $(FUZZ_SECONDS) s -> $(FUZZ_OUT)/$$t"; \
-	    $(FUZZ_ENV) afl-fuzz -V $(FUZZ_SECONDS) -i $$seeds -o $(FUZZ_OUT)/$$t $$x \
-	        -- $(FUZZ_AFL_B)/fuzz/$${t}_prog > $(FUZZ_OUT)/$$t.log 2>&1; \
-	    fuzz/fuzz-stats.sh $(FUZZ_OUT)/$$t/default/fuzzer_stats $$t || fail=1; \
+	    fuzz/fuzz-run.sh $$t $(FUZZ_SECONDS) $(FUZZ_OUT) $(FUZZ_AFL_B)/fuzz/$${t}_prog || fail=1; \
 	done; exit $$fail
 
 fuzz-smoke:
