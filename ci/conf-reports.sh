@@ -52,14 +52,24 @@ conf_print_skips() {
 }
 
 # conf_sim_report BUILD_DIR KYUAFILE: the same programs on the sim target,
-# as OUT/sim-report.txt ($VSOCKSIM_KYUA_FILTER applies here too).
+# as OUT/sim-report.txt ($VSOCKSIM_KYUA_FILTER applies here too). A fresh
+# run every time: Kyua will not write over an earlier results file, and a
+# report of that one would compare the targets against an old sim run.
+# Returns 1 (with the reason) when Kyua could not run the programs; failed
+# cases are no error here (the differential shows them).
 conf_sim_report() {
-    local build=$1 kyuafile=$2 kyuadir
+    local build=$1 kyuafile=$2 kyuadir rc=0
     kyuadir=$(dirname "$kyuafile")
+    rm -f "$CONF_OUT/sim-results.db" "$CONF_OUT/sim-report.txt"
     (cd "$kyuadir" && conf_kyua -v "test_suites.vsocksim.target=sim" test \
         --kyuafile="$(basename "$kyuafile")" --build-root="$build" \
         --results-file="$CONF_OUT/sim-results.db" ${VSOCKSIM_KYUA_FILTER//,/ } \
-        >"$CONF_OUT/sim-output.txt" 2>&1)
+        >"$CONF_OUT/sim-output.txt" 2>&1) || rc=$?
+    if [ $rc -gt 1 ] || [ ! -s "$CONF_OUT/sim-results.db" ]; then
+        echo "conformance: the sim run for the differential failed (kyua exit $rc):" >&2
+        tail -n 5 "$CONF_OUT/sim-output.txt" >&2
+        return 1
+    fi
     conf_kyua report --results-file="$CONF_OUT/sim-results.db" --verbose \
         --results-filter="$CONF_ALL_RESULTS" >"$CONF_OUT/sim-report.txt" 2>&1
 }

@@ -37,7 +37,7 @@ conf_target_report kernel "$out" "$guest/results" || { echo "check-kernel: FAILE
 
 # The same programs on the sim target, for the differential report; the
 # guest target's column comes from the last make check-guest, if any.
-conf_sim_report "$build" "$kyuafile"
+conf_sim_report "$build" "$kyuafile" || { echo "check-kernel: FAILED" >&2; exit 1; }
 "$here/differential.sh" "$out/sim-report.txt" "$out/kernel-report.txt" "$out/guest-report.txt" "$out/differential"
 # Every disagreement is explained (known-differences.txt, or a case that
 # does not apply to the target) or it fails the run.

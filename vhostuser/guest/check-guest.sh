@@ -187,7 +187,7 @@ conformance() {
     guest_results_unpack "$out/results.txt" "$out/results" 2>"$out/results.err" ||
         fail "$(cat "$out/results.err")"
     conf_target_report guest "$conf_out" "$out/results" || fail "no conformance results"
-    conf_sim_report "$(cd "$build" && pwd)" "$kyuafile"
+    conf_sim_report "$(cd "$build" && pwd)" "$kyuafile" || fail "the sim run for the differential failed"
     "$ci/differential.sh" "$conf_out/sim-report.txt" "$conf_out/kernel-report.txt" \
         "$conf_out/guest-report.txt" "$conf_out/differential"
     local erc=0
