@@ -10,8 +10,9 @@
 #   OUT_PREFIX  writes OUT_PREFIX.tsv and OUT_PREFIX.md
 # The TSV has one line per case: case, sim, kernel and guest verdicts,
 # agree (the verdicts of the targets that ran the case are all the same: a
-# skip takes no part, skips are listed apart), the three reasons, and the
-# first differing packet on sim and on kernel.
+# skip takes no part, skips are listed apart), the three reasons, the first
+# differing packet on sim and on kernel (where those two verdicts differ),
+# and on sim and on guest (where those differ).
 # Packets come from the "vsocksim-pkt g>h|h>g ..." lines a target prints
 # when it closes; where a target prints none, the column says so. Packets
 # are compared by direction, op, type, len and flags (ports and credit
@@ -64,13 +65,30 @@ done
 
 # Join on the case name (a case missing from a report that ran is "absent"
 # there; every case is "-" where the report did not run).
-awk -F'\t' -v SP="$tmp/sim.p" -v KP="$tmp/ker.p" \
+awk -F'\t' -v SP="$tmp/sim.p" -v KP="$tmp/ker.p" -v GP="$tmp/gst.p" \
     -v RS_="$(cat "$tmp/sim.ran")" -v RK="$(cat "$tmp/ker.ran")" -v RG="$(cat "$tmp/gst.ran")" '
     function key(l,   f, n) { # dir op type= len= flags=
         n = split(l, f, " ")
         return f[1] " " f[2] " " f[6] " " f[7] " " f[8]
     }
     function note(c) { if (!(c in seen)) { order[++n] = c; seen[c] = 1 } }
+    # The first packet where case c differs between the sim target (a) and
+    # another (b): into da and db.
+    function pdiff(c, ap, an, bp, bn,   j, m, a1, b1) {
+        da = "-"; db = "-"
+        if (an[c] == 0 && bn[c] == 0) { da = "(no transcript)"; db = "(no transcript)"; return }
+        if (an[c] == 0) { da = "(the sim target prints no transcript)"; db = (bn[c] > 0 ? "(" bn[c] " packets) first: " bp[c, 1] " ... last: " bp[c, bn[c]] : "(none)"); return }
+        if (bn[c] == 0) { db = "(no packets)"; da = "first: " ap[c, 1]; return }
+        m = an[c] > bn[c] ? an[c] : bn[c]
+        for (j = 1; j <= m; j++) {
+            a1 = (j <= an[c]) ? ap[c, j] : ""; b1 = (j <= bn[c]) ? bp[c, j] : ""
+            if (a1 == "" || b1 == "" || key(a1) != key(b1)) {
+                da = "#" j ": " (a1 == "" ? "(none)" : a1)
+                db = "#" j ": " (b1 == "" ? "(none)" : b1)
+                return
+            }
+        }
+    }
     FILENAME == ARGV[1] { sv[$1] = $2; sr[$1] = $3; note($1); next }
     FILENAME == ARGV[2] { kv[$1] = $2; kr[$1] = $3; note($1); next }
     FILENAME == ARGV[3] { gv[$1] = $2; gr[$1] = $3; note($1); next }
@@ -78,6 +96,7 @@ awk -F'\t' -v SP="$tmp/sim.p" -v KP="$tmp/ker.p" \
     END {
         while ((getline l < SP) > 0) { split(l, a, "\t"); sp[a[1], ++sn[a[1]]] = a[2] }
         while ((getline l < KP) > 0) { split(l, a, "\t"); kp[a[1], ++kn[a[1]]] = a[2] }
+        while ((getline l < GP) > 0) { split(l, a, "\t"); gp[a[1], ++gn[a[1]]] = a[2] }
         for (i = 1; i <= n; i++) {
             c = order[i]
             s = verdict(RS_, c in sv, sv[c]); k = verdict(RK, c in kv, kv[c]); g = verdict(RG, c in gv, gv[c])
@@ -89,30 +108,20 @@ awk -F'\t' -v SP="$tmp/sim.p" -v KP="$tmp/ker.p" \
                 if (vs[t] == "-" || vs[t] == "skipped") continue
                 if (first == "") first = vs[t]; else if (vs[t] != first) agree = "no"
             }
-            ds = "-"; dk = "-"
+            ds = "-"; dk = "-"; dgs = "-"; dg = "-"
             if (s != k && s != "-" && k != "-") {
-                if (sn[c] == 0 && kn[c] == 0) { ds = "(no transcript)"; dk = "(no transcript)" }
-                else if (sn[c] == 0) { ds = "(the sim target prints no transcript)"; dk = (kn[c] > 0 ? "(" kn[c] " packets) first: " kp[c, 1] " ... last: " kp[c, kn[c]] : "(none)") }
-                else if (kn[c] == 0) { dk = "(no packets)"; ds = "first: " sp[c, 1] }
-                else {
-                    m = sn[c] > kn[c] ? sn[c] : kn[c]
-                    for (j = 1; j <= m; j++) {
-                        a1 = (j <= sn[c]) ? sp[c, j] : ""; b1 = (j <= kn[c]) ? kp[c, j] : ""
-                        if (a1 == "" || b1 == "" || key(a1) != key(b1)) {
-                            ds = "#" j ": " (a1 == "" ? "(none)" : a1)
-                            dk = "#" j ": " (b1 == "" ? "(none)" : b1)
-                            break
-                        }
-                    }
-                }
+                pdiff(c, sp, sn, kp, kn); ds = da; dk = db
             }
-            printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c, s, k, g, agree, sr[c], kr[c], gr[c], ds, dk
+            if (s != g && s != "-" && g != "-" && g != "skipped") {
+                pdiff(c, sp, sn, gp, gn); dgs = da; dg = db
+            }
+            printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c, s, k, g, agree, sr[c], kr[c], gr[c], ds, dk, dgs, dg
         }
     }
 ' "$tmp/sim.v" "$tmp/ker.v" "$tmp/gst.v" >"$tmp/rows"
 
 {
-    printf 'case\tsim\tkernel\tguest\tagree\tsim_reason\tkernel_reason\tguest_reason\tsim_first_diff_packet\tkernel_first_diff_packet\n'
+    printf 'case\tsim\tkernel\tguest\tagree\tsim_reason\tkernel_reason\tguest_reason\tsim_first_diff_packet\tkernel_first_diff_packet\tsim_vs_guest_first_diff_packet\tguest_first_diff_packet\n'
     cat "$tmp/rows"
 } >"$out.tsv"
 
@@ -151,6 +160,8 @@ count() { awk -F'\t' -v col="$1" -v v="$2" '$col == v' "$tmp/rows" | wc -l; }
             printf "- guest: **%s**%s\n", $4, ($8 != "" ? " — " $8 : "")
             if ($9 != "-" || $10 != "-")
                 printf "- first differing packet, sim: `%s`\n- first differing packet, kernel: `%s`\n", $9, $10
+            if ($11 != "-" || $12 != "-")
+                printf "- first differing packet, sim: `%s`\n- first differing packet, guest: `%s`\n", $11, $12
             printf "\n"
         }' "$tmp/rows"
     fi

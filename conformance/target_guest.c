@@ -15,6 +15,9 @@
  *               the real guest driver
  *   waiting     cond is polled in slices of 1 ms with the real monotonic
  *               clock; cond's host-side reads are control requests
+ *   transcript  the packets our device took from tx and placed on rx during
+ *               the case (VCTL_PKTLOG), printed as vsocksim-pkt lines at
+ *               close, as the sim and kernel targets print theirs
  *
  * Not offered: raw packets for the guest or its ring (the guest driver is
  * the kernel's), TRANSPORT_RESET (QEMU keeps the event queue and sends it
@@ -197,10 +200,42 @@ static void close_guest_fds(struct gt *t)
 
 /* END first: the host side resets what the case left, so the guest's
  * sockets are reset too and close at once instead of lingering. */
+/* The packets our device saw cross the rings during the case (the backend
+ * keeps them from HELLO on), printed as the other targets print theirs, for
+ * the differential report. A backend without the transcript, or a broken
+ * channel, leaves the case without one: that is no failure of the case. */
+static void print_transcript(struct gt *t)
+{
+    struct conf_pktlog log;
+    if (t->broken[0] != '\0' || !conf_pktlog_init(&log, CONF_PKTLOG_MAX))
+        return;
+    uint64_t first = 0, lost = 0;
+    for (;;) {
+        struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {first}}, rp;
+        int64_t n = rpc(t, &rq, &rp);
+        if (n <= 0 || rp.dlen != (uint64_t)n * VCTL_PKTLOG_ENTRY || rp.data == NULL)
+            break;
+        for (int64_t i = 0; i < n; i++) {
+            const uint8_t *e = rp.data + i * VCTL_PKTLOG_ENTRY;
+            struct vsock_hdr h;
+            vsock_hdr_decode(e + 1, &h);
+            conf_pktlog_add(&log, e[0] == 1, &h);
+        }
+        first += (uint64_t)n;
+        lost = rp.v[2];
+        if (first >= rp.v[1])
+            break;
+    }
+    log.dropped += lost;
+    conf_pktlog_print(&log);
+    conf_pktlog_free(&log);
+}
+
 static bool gt_close(void *tp, char *why, size_t len)
 {
     struct gt *t = tp;
     struct vctl_msg rp;
+    print_transcript(t);
     int64_t r = call3(t, VCTL_END, 0, 0, 0, &rp);
     bool ok = true;
     if (t->broken[0] != '\0') {

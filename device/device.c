@@ -227,6 +227,12 @@ unsigned vdev_take_errors(struct vdev *dev)
     return v;
 }
 
+void vdev_set_rx_observer(struct vdev *dev, vdev_rx_observer fn, void *ctx)
+{
+    dev->rx_observer = fn;
+    dev->rx_observer_ctx = ctx;
+}
+
 struct vep *vdev_sockets(struct vdev *dev)
 {
     return dev->ep;

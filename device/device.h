@@ -89,6 +89,13 @@ unsigned vdev_take_interrupts(struct vdev *dev);
 /* Queues that hit a ring error since the last call (vhost's error eventfd). */
 unsigned vdev_take_errors(struct vdev *dev);
 
+/* Called with the header of every packet (or part of one) the device
+ * placed in an rx buffer, as written there: what crossed the ring towards
+ * the guest, for transcripts. NULL for none. (What the guest sent is seen
+ * through cfg.sockets.observe_rx.) */
+typedef void (*vdev_rx_observer)(void *ctx, const struct vsock_hdr *hdr);
+void vdev_set_rx_observer(struct vdev *dev, vdev_rx_observer fn, void *ctx);
+
 struct vep *vdev_sockets(struct vdev *dev);
 const struct vdev_counters *vdev_counters(const struct vdev *dev);
 const struct vq_device *vdev_queue(const struct vdev *dev, enum vsock_vq q);

@@ -43,6 +43,8 @@ struct vdev {
     uint32_t pkt_buf_len;
     struct vdev_split split;
     struct vdev_counters c;
+    vdev_rx_observer rx_observer;
+    void *rx_observer_ctx;
 };
 
 static inline bool vdev_q_running(const struct vdev *dev, enum vsock_vq q)

@@ -86,6 +86,8 @@ static enum rx_outcome rx_fill(struct vdev *dev, const struct vq_chain *ch, cons
         return RX_STOP;
     }
     vqdev_push(vq, ch->head, VSOCK_HDR_LEN + part);
+    if (dev->rx_observer != NULL)
+        dev->rx_observer(dev->rx_observer_ctx, &h);
     note_part(dev, &t->hdr, part);
     dev->c.rx_pkts++;
     vep_tx_advance(dev->ep, part);

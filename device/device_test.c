@@ -587,6 +587,20 @@ ATF_TC_BODY(host_connect_before_start, tc)
 
 /* ---- cases: rx buffers ------------------------------------------------------ */
 
+/* What the rx observer saw: the headers as placed in rx buffers. */
+struct seen_hdrs {
+    struct vsock_hdr h[8];
+    unsigned n;
+};
+
+static void see_hdr(void *ctx, const struct vsock_hdr *h)
+{
+    struct seen_hdrs *s = ctx;
+    if (s->n < 8)
+        s->h[s->n] = *h;
+    s->n++;
+}
+
 static void split_check(uint16_t type)
 {
     struct guest g;
@@ -599,7 +613,10 @@ static void split_check(uint16_t type)
     unsigned flags = type == VSOCK_TYPE_SEQPACKET ? VEP_MSG_EOR : 0;
     ATF_REQUIRE_EQ(vep_send(g.host, fd, msg, sizeof(msg), flags), (int64_t)sizeof(msg));
     g_post_rx_n(&g, 3, VSOCK_HDR_LEN + 10);
+    struct seen_hdrs seen = {.n = 0};
+    vdev_set_rx_observer(g.dev, see_hdr, &seen);
     vdev_deliver(g.dev, 0);
+    ATF_REQUIRE_EQ(seen.n, 3); /* one per part, as placed */
     const uint32_t want[3] = {10, 10, 5};
     uint32_t off = 0;
     for (unsigned i = 0; i < 3; i++) {
@@ -609,6 +626,10 @@ static void split_check(uint16_t type)
         ATF_CHECK_EQ(p.used_len, VSOCK_HDR_LEN + want[i]);
         ATF_CHECK_EQ(p.hdr.type, type);
         ATF_CHECK(memcmp(p.data, msg + off, want[i]) == 0);
+        ATF_CHECK(seen.h[i].op == p.hdr.op && seen.h[i].len == p.hdr.len &&
+                  seen.h[i].flags == p.hdr.flags && seen.h[i].src_port == p.hdr.src_port &&
+                  seen.h[i].dst_port == p.hdr.dst_port && seen.h[i].fwd_cnt == p.hdr.fwd_cnt &&
+                  seen.h[i].buf_alloc == p.hdr.buf_alloc);
         off += want[i];
         uint32_t marks = p.hdr.flags & (VSOCK_SEQ_EOM | VSOCK_SEQ_EOR);
         if (type == VSOCK_TYPE_SEQPACKET)

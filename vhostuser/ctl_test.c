@@ -168,7 +168,11 @@ ATF_TC_BODY(ctl_bad_requests, tc)
     ATF_CHECK_EQ(call3(&p, 0, 0, 0, 0), -EOPNOTSUPP);
     ATF_CHECK_EQ(call3(&p, VCTL_OP_END_, 0, 0, 0), -EOPNOTSUPP);
     ATF_CHECK_EQ(call3(&p, 0xffff, 0, 0, 0), -EOPNOTSUPP);
+    ATF_CHECK_EQ(call3(&p, VCTL_PKTLOG, 0, 0, 0), -EINVAL); /* before HELLO */
     ATF_CHECK_EQ(call3(&p, VCTL_HELLO, 0, 0, 0), 0);
+    ATF_CHECK_EQ(call3(&p, VCTL_PKTLOG, 0, 0, 0), 0);       /* nothing crossed yet */
+    ATF_CHECK_EQ(call3(&p, VCTL_PKTLOG, 1, 0, 0), -EINVAL);
+    ATF_CHECK_EQ(call3(&p, VCTL_PKTLOG, UINT64_MAX, 0, 0), -EINVAL);
     ATF_CHECK_EQ(call3(&p, VCTL_SOCKET, 9, 0, 0), -EINVAL);
     ATF_CHECK_EQ(call3(&p, VCTL_SOCKET, VSOCK_TYPE_STREAM, 1ull << 40, 0), -EINVAL);
     /* Sockets the session did not open are out of reach, even real ones. */
@@ -222,6 +226,39 @@ static void session(struct vu_backend **b, struct fe *fe, struct peer *p)
     ATF_REQUIRE_EQ(rp.v[1], FE_CID);
 }
 
+/* The session's transcript, in order: 1 when it holds, one after another
+ * (other packets between them allowed), the given direction, op and len. */
+struct want_pkt {
+    bool to_host;
+    uint16_t op;
+    uint32_t len;
+};
+
+static void check_transcript(struct peer *p, const struct want_pkt *want, unsigned nwant)
+{
+    struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {0}}, rp;
+    int64_t n = call(p, &rq, &rp);
+    ATF_REQUIRE_MSG(n > 0, "PKTLOG: %lld", (long long)n);
+    ATF_REQUIRE_EQ(rp.dlen, (uint32_t)n * VCTL_PKTLOG_ENTRY);
+    ATF_CHECK_EQ(rp.v[1], (uint64_t)n); /* all of it fits one reply */
+    ATF_CHECK_EQ(rp.v[2], 0);
+    unsigned w = 0;
+    for (int64_t i = 0; i < n && w < nwant; i++) {
+        struct vsock_hdr h;
+        vsock_hdr_decode(rp.data + i * VCTL_PKTLOG_ENTRY + 1, &h);
+        bool to_host = rp.data[i * VCTL_PKTLOG_ENTRY] == 1;
+        if (to_host == want[w].to_host && h.op == want[w].op && h.len == want[w].len)
+            w++;
+    }
+    ATF_CHECK_MSG(w == nwant, "transcript of %lld packets: only %u of %u expected ones, in order",
+                  (long long)n, w, nwant);
+    /* Past the end: nothing; beyond it: refused. */
+    rq.v[0] = (uint64_t)n;
+    ATF_CHECK_EQ(call(p, &rq, &rp), 0);
+    rq.v[0] = (uint64_t)n + 1;
+    ATF_CHECK_EQ(call(p, &rq, &rp), -EINVAL);
+}
+
 ATF_TC_WITHOUT_HEAD(ctl_host_sockets);
 ATF_TC_BODY(ctl_host_sockets, tc)
 {
@@ -259,8 +296,14 @@ ATF_TC_BODY(ctl_host_sockets, tc)
     }
     ATF_REQUIRE_EQ(n, 4);
     ATF_CHECK(rp.dlen == 4 && memcmp(rp.data, "back", 4) == 0);
+    const struct want_pkt want[] = {
+        {true, VSOCK_OP_REQUEST, 0}, {false, VSOCK_OP_RESPONSE, 0},
+        {false, VSOCK_OP_RW, 5},     {true, VSOCK_OP_RW, 4},
+    };
+    check_transcript(&p, want, 4);
     /* END resets the connection the case left: the guest sees RST. */
     ATF_CHECK_EQ(call3(&p, VCTL_END, 0, 0, 0), 2);
+    ATF_CHECK_EQ(call3(&p, VCTL_PKTLOG, 0, 0, 0), -EINVAL); /* no session */
     for (int i = 0; i < 200 && vep_sock_state(vdrv_sockets(fe.drv), g) == VEP_SS_CONNECTED; i++)
         fe_guest_step(&fe, 2);
     ATF_CHECK(vep_sock_state(vdrv_sockets(fe.drv), g) != VEP_SS_CONNECTED);

@@ -45,6 +45,24 @@ static void ring_close(struct vu_ring *r)
     ring_init(r);
 }
 
+/* What the guest sent: the bridge opens Unix connections for its connects;
+ * a control session keeps a transcript. */
+static void observe_from_guest(void *ctx, const struct vsock_hdr *h, const uint8_t *payload,
+                               uint32_t len)
+{
+    struct vu_backend *b = ctx;
+    vu_bridge_observe(b->bridge, h, payload, len);
+    if (b->ctl != NULL)
+        vu_ctl_note_packet(b->ctl, true, h);
+}
+
+static void observe_to_guest(void *ctx, const struct vsock_hdr *h)
+{
+    struct vu_backend *b = ctx;
+    if (b->ctl != NULL)
+        vu_ctl_note_packet(b->ctl, false, h);
+}
+
 static struct vdev *make_device(struct vu_backend *b, int *err)
 {
     struct vdev_cfg dc = {
@@ -55,9 +73,12 @@ static struct vdev *make_device(struct vu_backend *b, int *err)
     if (b->cfg.no_seqpacket)
         dc.features = 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_VSOCK_F_STREAM |
                       1ull << VIRTIO_F_EVENT_IDX | 1ull << VIRTIO_F_INDIRECT_DESC;
-    dc.sockets.observe_rx = vu_bridge_observe;
-    dc.sockets.observe_ctx = b->bridge;
-    return vdev_new(&dc, err);
+    dc.sockets.observe_rx = observe_from_guest;
+    dc.sockets.observe_ctx = b;
+    struct vdev *dev = vdev_new(&dc, err);
+    if (dev != NULL)
+        vdev_set_rx_observer(dev, observe_to_guest, b);
+    return dev;
 }
 
 struct vu_backend *vu_new(const struct vu_cfg *cfg, int *err)

@@ -50,6 +50,10 @@ struct vu_ctl {
     unsigned npairs;
     uint64_t errs_at_hello;  /* the backend's err eventfd writes when the session began */
     uint64_t pkts;           /* packets intercepted this session */
+    bool logging;            /* between HELLO and END: the transcript grows */
+    uint8_t *log;            /* VCTL_PKTLOG_MAX entries, allocated at the first HELLO */
+    uint32_t nlog;
+    uint64_t log_lost;       /* packets past VCTL_PKTLOG_MAX */
     uint8_t in[VCTL_FIXED + VCTL_MAX_DATA];
     uint8_t out[VCTL_MAX_MSG];
     uint8_t data[VCTL_MAX_DATA];
@@ -84,7 +88,21 @@ void vu_ctl_free(struct vu_ctl *c)
     queue_clear(c);
     if (c->fd >= 0)
         close(c->fd);
+    free(c->log);
     free(c);
+}
+
+void vu_ctl_note_packet(struct vu_ctl *c, bool to_host, const struct vsock_hdr *h)
+{
+    if (!c->logging)
+        return;
+    if (c->nlog == VCTL_PKTLOG_MAX) {
+        c->log_lost++;
+        return;
+    }
+    uint8_t *e = c->log + (size_t)c->nlog++ * VCTL_PKTLOG_ENTRY;
+    e[0] = to_host ? 1 : 0;
+    vsock_hdr_encode(h, e + 1);
 }
 
 void vu_ctl_set_listener(struct vu_ctl *c, int lfd)
@@ -200,6 +218,9 @@ static unsigned end_session(struct vu_backend *b, struct vu_ctl *c)
     queue_clear(c);
     c->qoverflow = 0;
     c->pkts = 0;
+    c->logging = false;
+    c->nlog = 0;
+    c->log_lost = 0;
     c->errs_at_hello = b->stats.errs;
     return n;
 }
@@ -230,6 +251,9 @@ static int64_t op_hello(struct vu_backend *b, struct vu_ctl *c, const struct vct
     unsigned left = end_session(b, c);
     if (left != 0)
         vu_log(b, "control: a new session closed %u host sockets of the last one", left);
+    if (c->log == NULL)
+        c->log = malloc((size_t)VCTL_PKTLOG_MAX * VCTL_PKTLOG_ENTRY);
+    c->logging = c->log != NULL; /* without memory, the session has no transcript */
     rp->v[1] = b->cfg.guest_cid;
     return 0;
 }
@@ -486,6 +510,25 @@ static int64_t op_raw_recv(struct vu_backend *b, struct vu_ctl *c, const struct 
     return 1;
 }
 
+static int64_t op_pktlog(struct vu_backend *b, struct vu_ctl *c, const struct vctl_msg *rq,
+                         struct vctl_msg *rp)
+{
+    (void)b;
+    if (!c->logging)
+        return -EINVAL; /* no session */
+    if (rq->v[0] > c->nlog)
+        return -EINVAL;
+    uint32_t first = (uint32_t)rq->v[0];
+    uint32_t n = c->nlog - first;
+    if (n > VCTL_MAX_DATA / VCTL_PKTLOG_ENTRY)
+        n = VCTL_MAX_DATA / VCTL_PKTLOG_ENTRY;
+    rp->v[1] = c->nlog;
+    rp->v[2] = c->log_lost;
+    rp->dlen = n * VCTL_PKTLOG_ENTRY;
+    rp->data = n > 0 ? c->log + (size_t)first * VCTL_PKTLOG_ENTRY : NULL;
+    return n;
+}
+
 static const ctl_op_fn ops[VCTL_OP_END_] = {
     [VCTL_HELLO] = op_hello,         [VCTL_END] = op_end,
     [VCTL_SOCKET] = op_socket,       [VCTL_BIND] = op_bind,
@@ -497,7 +540,7 @@ static const ctl_op_fn ops[VCTL_OP_END_] = {
     [VCTL_SET_RCVLOWAT] = op_set_size, [VCTL_LOCAL_PORT] = op_names,
     [VCTL_PEER_NAME] = op_names,     [VCTL_DROPS] = op_drops,
     [VCTL_RAW_BEGIN] = op_raw_begin, [VCTL_RAW_SEND] = op_raw_send,
-    [VCTL_RAW_RECV] = op_raw_recv,
+    [VCTL_RAW_RECV] = op_raw_recv,   [VCTL_PKTLOG] = op_pktlog,
 };
 
 /* ---- the connection ---- */

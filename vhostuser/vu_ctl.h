@@ -40,6 +40,12 @@
 #define VCTL_MAX_DATA (256u * 1024u)
 #define VCTL_MAX_MSG (VCTL_HDR + VCTL_FIXED + VCTL_MAX_DATA)
 
+/* The session's transcript: every packet that crossed the rings since
+ * HELLO, up to VCTL_PKTLOG_MAX (later ones are counted as lost). An entry
+ * is one byte of direction (1: guest to host) and the 44-byte header. */
+#define VCTL_PKTLOG_MAX 8192u
+#define VCTL_PKTLOG_ENTRY 45u
+
 /* The virtio-serial port's name, and where the guest's /init links it. */
 #define VCTL_PORT_NAME "vsocksim.ctl"
 #define VCTL_GUEST_PORT "/dev/vsocksim-ctl"
@@ -66,6 +72,8 @@ enum vctl_op {
     VCTL_RAW_BEGIN,     /* the session speaks for the host from now on */
     VCTL_RAW_SEND,      /* data: 44-byte header, payload */
     VCTL_RAW_RECV,      /* cap -> 1 or 0 (none queued); out: payload len; data: header, payload */
+    VCTL_PKTLOG,        /* first -> entries returned; out: entries kept, entries lost; data:
+                           VCTL_PKTLOG_ENTRY bytes each from entry `first` on */
     VCTL_OP_END_
 };
 

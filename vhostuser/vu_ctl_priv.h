@@ -10,6 +10,9 @@ struct vu_ctl *vu_ctl_new(void);
 void vu_ctl_free(struct vu_ctl *c);
 void vu_ctl_set_listener(struct vu_ctl *c, int lfd);
 int vu_ctl_attach(struct vu_ctl *c, int fd);
+/* A packet crossed the rings (to_host: the guest sent it; otherwise the
+ * device placed it on rx): kept for the session's transcript (VCTL_PKTLOG). */
+void vu_ctl_note_packet(struct vu_ctl *c, bool to_host, const struct vsock_hdr *h);
 /* Fills two poll entries: the listener (while no connection) and the connection. */
 unsigned vu_ctl_pollfds(const struct vu_ctl *c, struct pollfd *p);
 /* Accepts a connection, or handles one request, as the two entries say. */

@@ -19,7 +19,7 @@ static const char *const op_names[VCTL_OP_END_] = {
     [VCTL_SET_RCVLOWAT] = "SET_RCVLOWAT", [VCTL_LOCAL_PORT] = "LOCAL_PORT",
     [VCTL_PEER_NAME] = "PEER_NAME", [VCTL_DROPS] = "DROPS",
     [VCTL_RAW_BEGIN] = "RAW_BEGIN", [VCTL_RAW_SEND] = "RAW_SEND",
-    [VCTL_RAW_RECV] = "RAW_RECV",
+    [VCTL_RAW_RECV] = "RAW_RECV", [VCTL_PKTLOG] = "PKTLOG",
 };
 
 const char *vctl_op_name(uint16_t op)
