@@ -12,7 +12,8 @@ for t in traces/corpus/*.trace; do
     if awk -v f="$(basename "$t")" '$1 == f && $2 == "input-ok" { found = 1 } END { exit !found }' \
         traces/corpus/INDEX; then
         name=$(basename "$t" .trace); name=${name#fuzz-}
-        "$sim_prog" --trace "$t" "traces/fuzz/regressions/sim/$name" >/dev/null || true
+        "$sim_prog" --trace "$t" "traces/fuzz/regressions/sim/$name" >/dev/null ||
+            { echo "corpus-update: $sim_prog could not re-record $t (see above)" >&2; exit 1; }
         echo "re-recorded $t from traces/fuzz/regressions/sim/$name"
         continue
     fi

@@ -11,8 +11,8 @@
 # The TSV has one line per case: case, sim, kernel and guest verdicts,
 # agree (the verdicts of the targets that ran the case are all the same: a
 # skip takes no part, skips are listed apart), the three reasons, the first
-# differing packet on sim and on kernel (where those two verdicts differ),
-# and on sim and on guest (where those differ).
+# differing packet on sim and on kernel (where those two verdicts differ and
+# neither skipped), and on sim and on guest (the same).
 # Packets come from the "vsocksim-pkt g>h|h>g ..." lines a target prints
 # when it closes; where a target prints none, the column says so. Packets
 # are compared by direction, op, type, len and flags (ports and credit
@@ -72,6 +72,7 @@ awk -F'\t' -v SP="$tmp/sim.p" -v KP="$tmp/ker.p" -v GP="$tmp/gst.p" \
         return f[1] " " f[2] " " f[6] " " f[7] " " f[8]
     }
     function note(c) { if (!(c in seen)) { order[++n] = c; seen[c] = 1 } }
+    function ran(v) { return v != "-" && v != "skipped" } # the target ran the case
     # The first packet where case c differs between the sim target (a) and
     # another (b): into da and db.
     function pdiff(c, ap, an, bp, bn,   j, m, a1, b1) {
@@ -109,10 +110,10 @@ awk -F'\t' -v SP="$tmp/sim.p" -v KP="$tmp/ker.p" -v GP="$tmp/gst.p" \
                 if (first == "") first = vs[t]; else if (vs[t] != first) agree = "no"
             }
             ds = "-"; dk = "-"; dgs = "-"; dg = "-"
-            if (s != k && s != "-" && k != "-") {
+            if (ran(s) && ran(k) && s != k) {
                 pdiff(c, sp, sn, kp, kn); ds = da; dk = db
             }
-            if (s != g && s != "-" && g != "-" && g != "skipped") {
+            if (ran(s) && ran(g) && s != g) {
                 pdiff(c, sp, sn, gp, gn); dgs = da; dg = db
             }
             printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c, s, k, g, agree, sr[c], kr[c], gr[c], ds, dk, dgs, dg

@@ -198,8 +198,6 @@ static void close_guest_fds(struct gt *t)
     t->nguest = 0;
 }
 
-/* END first: the host side resets what the case left, so the guest's
- * sockets are reset too and close at once instead of lingering. */
 /* The packets our device saw cross the rings during the case (the backend
  * keeps them from HELLO on), printed as the other targets print theirs, for
  * the differential report. A backend without the transcript, or a broken
@@ -231,6 +229,9 @@ static void print_transcript(struct gt *t)
     conf_pktlog_free(&log);
 }
 
+/* END first: the host side resets what the case left, so the guest's
+ * sockets are reset too and close at once instead of lingering. The
+ * transcript is taken before END: what END does is our clean-up. */
 static bool gt_close(void *tp, char *why, size_t len)
 {
     struct gt *t = tp;
