@@ -549,7 +549,7 @@ TC(linux_profile_option, "--linux picks the profile: the trace header records it
         "--trace", "l.trace");
     EXPECT_EXIT(&p, 1);
     EXPECT_ERR(&p, "  replay: vsocksim run --seed 1 --scenario echo --faults none --steps 10 "
-                   "--linux 6.12\n");
+                   "--linux 6.12 --trace l.trace\n");
     proc_free(&p);
     char *t = read_file("l.trace");
     ATF_REQUIRE(t != NULL);
@@ -562,7 +562,7 @@ TC(linux_profile_option, "--linux picks the profile: the trace header records it
     /* The default is written too, so a trace says whose rules it followed. */
     RUN(&p, "run", "--scenario", "echo", "--faults", "none", "--steps", "10", "--trace", "d.trace");
     EXPECT_EXIT(&p, 1);
-    EXPECT_ERR(&p, "--steps 10\n");
+    EXPECT_ERR(&p, "--steps 10 --trace d.trace\n");
     proc_free(&p);
     t = read_file("d.trace");
     ATF_REQUIRE(t != NULL);
