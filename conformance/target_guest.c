@@ -200,19 +200,36 @@ static void close_guest_fds(struct gt *t)
 
 /* The packets our device saw cross the rings during the case (the backend
  * keeps them from HELLO on), printed as the other targets print theirs, for
- * the differential report. A backend without the transcript, or a broken
- * channel, leaves the case without one: that is no failure of the case. */
+ * the referee. A broken channel or a bad reply leaves the case without a
+ * transcript, said so in it ("unavailable"): that is no failure of the
+ * case, but the referee cannot compare it. */
 static void print_transcript(struct gt *t)
 {
     struct conf_pktlog log;
-    if (t->broken[0] != '\0' || !conf_pktlog_init(&log, CONF_PKTLOG_MAX))
+    if (!conf_pktlog_init(&log, CONF_PKTLOG_MAX, "target=guest") || t->broken[0] != '\0') {
+        if (t->broken[0] != '\0')
+            snprintf(log.unavailable, sizeof(log.unavailable), "the control channel broke: %s",
+                     t->broken);
+        conf_pktlog_print(&log);
+        conf_pktlog_free(&log);
         return;
-    uint64_t first = 0, lost = 0;
-    for (;;) {
-        struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {first}}, rp;
+    }
+    uint64_t first = 0, lost = 0, total = 0;
+    do {
+        struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {first}}, rp = {0};
         int64_t n = rpc(t, &rq, &rp);
-        if (n <= 0 || rp.dlen != (uint64_t)n * VCTL_PKTLOG_ENTRY || rp.data == NULL)
+        if (n < 0 && t->broken[0] != '\0') {
+            snprintf(log.unavailable, sizeof(log.unavailable), "the control channel broke: %s",
+                     t->broken);
             break;
+        }
+        if (n < 0 || rp.dlen != (uint64_t)n * VCTL_PKTLOG_ENTRY || (n > 0 && rp.data == NULL)) {
+            snprintf(log.unavailable, sizeof(log.unavailable),
+                     "the backend's VCTL_PKTLOG reply from entry %" PRIu64 " was bad (%" PRId64
+                     ", %" PRIu64 " bytes)",
+                     first, n, (uint64_t)rp.dlen);
+            break;
+        }
         for (int64_t i = 0; i < n; i++) {
             const uint8_t *e = rp.data + i * VCTL_PKTLOG_ENTRY;
             struct vsock_hdr h;
@@ -220,10 +237,14 @@ static void print_transcript(struct gt *t)
             conf_pktlog_add(&log, e[0] == 1, &h);
         }
         first += (uint64_t)n;
+        total = rp.v[1];
         lost = rp.v[2];
-        if (first >= rp.v[1])
+        if (n == 0 && first < total) {
+            snprintf(log.unavailable, sizeof(log.unavailable),
+                     "the backend sent no entry from %" PRIu64 " of %" PRIu64, first, total);
             break;
-    }
+        }
+    } while (first < total);
     log.dropped += lost;
     conf_pktlog_print(&log);
     conf_pktlog_free(&log);

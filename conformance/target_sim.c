@@ -82,7 +82,9 @@ static void simt_free(struct simt *t)
 static void *simt_open(const struct conf_opts *o, char *why, size_t len)
 {
     struct simt *t = calloc(1, sizeof(*t));
-    if (t == NULL || !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX)) {
+    char head[48];
+    snprintf(head, sizeof(head), "target=sim seed=%" PRIu64, o->seed);
+    if (t == NULL || !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX, head)) {
         free(t);
         snprintf(why, len, "out of memory");
         return NULL;
