@@ -70,7 +70,7 @@ struct conf_target_ops {
 
 /* The packets that crossed the rings during a case, printed when the
  * target closes, for the referee (conformance/referee.h):
- *   vsocksim-pkt begin target=T [seed=N]
+ *   vsocksim-pkt begin target=T [seed=N] linux=V   (V: the run's Linux profile)
  *   vsocksim-pkt g>h|h>g <conf_hdr_format>        one line per packet
  *   vsocksim-pkt unavailable: REASON              no transcript could be had
  *   vsocksim-pkt end packets=N dropped=M
@@ -85,11 +85,11 @@ struct conf_pktlog {
     struct conf_pktlog_entry *e;
     uint32_t n, cap;
     uint64_t dropped;
-    char head[48];         /* "target=sim seed=1" */
+    char head[48];         /* "target=sim seed=1 linux=6.1" */
     char unavailable[320]; /* why there is no transcript, or "" */
 };
 #define CONF_PKTLOG_MAX 4000u
-/* head: "target=T" or "target=T seed=N". False when out of memory: the log
+/* head: "target=T [seed=N] linux=V". False when out of memory: the log
  * is then marked unavailable and can still be printed and freed. */
 bool conf_pktlog_init(struct conf_pktlog *log, uint32_t cap, const char *head);
 void conf_pktlog_add(struct conf_pktlog *log, bool to_host, const struct vsock_hdr *h);

@@ -55,6 +55,7 @@ struct gt {
     uint64_t guest_cid;
     uint32_t host_buf_alloc;
     bool config_ok; /* the case's options are all ones this target honours */
+    enum vsock_linux linux_ver; /* the run's profile (check-guest.sh gives the backend the same) */
     int guest_fds[GT_MAX_GUEST_FDS]; /* real sockets the case opened, -1 when closed */
     unsigned nguest;
     char broken[256]; /* the control channel failed: why (empty while healthy) */
@@ -168,6 +169,7 @@ static void *gt_open(const struct conf_opts *o, char *why, size_t len)
         return NULL;
     }
     t->host_buf_alloc = o->host_buf_alloc;
+    t->linux_ver = o->linux_ver;
     t->config_ok = o->queue_size == 0 && o->rx_buf_size == 0 && o->features == 0;
     t->ctl = open(VCTL_GUEST_PORT, O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (t->ctl < 0) {
@@ -206,7 +208,9 @@ static void close_guest_fds(struct gt *t)
 static void print_transcript(struct gt *t)
 {
     struct conf_pktlog log;
-    if (!conf_pktlog_init(&log, CONF_PKTLOG_MAX, "target=guest") || t->broken[0] != '\0') {
+    char head[48];
+    snprintf(head, sizeof(head), "target=guest linux=%s", vsock_linux_name(t->linux_ver));
+    if (!conf_pktlog_init(&log, CONF_PKTLOG_MAX, head) || t->broken[0] != '\0') {
         if (t->broken[0] != '\0')
             snprintf(log.unavailable, sizeof(log.unavailable), "the control channel broke: %s",
                      t->broken);

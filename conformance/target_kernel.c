@@ -134,7 +134,9 @@ static void *kt_open(const struct conf_opts *o, char *why, size_t len)
     if (!kt_available(why, len))
         return NULL;
     struct kt *t = calloc(1, sizeof(*t));
-    if (t == NULL || conf_pktq_init(&t->q) != 0 || !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX, "target=kernel")) {
+    char head[48];
+    snprintf(head, sizeof(head), "target=kernel linux=%s", vsock_linux_name(o->linux_ver));
+    if (t == NULL || conf_pktq_init(&t->q) != 0 || !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX, head)) {
         if (t != NULL) {
             conf_pktq_free(&t->q);
             free(t);

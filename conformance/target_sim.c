@@ -84,7 +84,8 @@ static void *simt_open(const struct conf_opts *o, char *why, size_t len)
 {
     struct simt *t = calloc(1, sizeof(*t));
     char head[48];
-    snprintf(head, sizeof(head), "target=sim seed=%" PRIu64, o->seed);
+    snprintf(head, sizeof(head), "target=sim seed=%" PRIu64 " linux=%s", o->seed,
+             vsock_linux_name(o->linux_ver));
     if (t == NULL || !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX, head)) {
         free(t);
         snprintf(why, len, "out of memory");

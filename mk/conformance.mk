@@ -30,6 +30,15 @@ conformance: deps $(CONF_PROGS)
 	fi; \
 	exit $$rc
 
+# ---- the referee (conformance/referee.h) ----
+# Lines a real target's results up with the sim run beside it, verdicts and
+# transcripts, against conformance/known-differences.txt: make check-kernel
+# and make check-guest run it; its tests (referee_test) are in make test.
+REFEREE := $(B)/vsocksim-referee
+
+$(REFEREE): $(B)/conformance/referee_prog.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lm
+
 # ---- the conformance payload of the QEMU guests (mk/kernel.mk, mk/guest.mk) ----
 # The programs whose cases take the target: the same ATF programs make test
 # runs on sim. $(CONF_VM_KYUAFILE) lists them for the guests' runs (under
