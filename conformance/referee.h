@@ -54,6 +54,7 @@ struct ref_pkt {
 
 /* One transcript block: a run of the case (one seed on sim). */
 struct ref_run {
+    char target[8]; /* sim, kernel or guest */
     bool seeded;
     uint64_t seed;
     char linux_ver[8]; /* the profile the run said it followed, or "" */
@@ -67,6 +68,8 @@ struct ref_run {
 
 struct ref_case {
     char *name;     /* program:case */
+    bool conformance; /* a conformance case (its metadata names its targets):
+                         only those are compared packet by packet */
     char *verdict;  /* passed, failed, skipped, broken, expected_failure, ... */
     char *reason;   /* "" when none */
     struct ref_run *runs;
@@ -75,7 +78,7 @@ struct ref_case {
 
 struct ref_report {
     char path[256];
-    char target[8]; /* the target its transcripts name, or "" when none has one */
+    char target[8]; /* the target its conformance cases' transcripts name, or "" */
     struct ref_case *cases;
     size_t n, cap;
 };
@@ -84,7 +87,8 @@ struct ref_report {
  * preamble and ignored. Errors (0 or -1 with "path:line: what"): a case
  * section without a Result, a case given twice, a transcript line outside
  * a begin/end block or that does not parse, a block whose end counts
- * differ from what it held, transcripts of two targets in one report. A
+ * differ from what it held, conformance cases of two targets in one report
+ * (a program's own tests, which have no custom.targets, may open any). A
  * block that a case's output leaves open (the case died while printing) is
  * no error: the run is kept without its end (ended false). */
 int ref_report_parse(const char *text, size_t len, const char *path, struct ref_report *out,

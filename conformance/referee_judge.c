@@ -583,7 +583,7 @@ static int check_profiles(const struct ref_inputs *in, char *err, size_t errlen)
         if (r == NULL || (t != REF_SIM && t != (int)in->judged))
             continue;
         for (size_t i = 0; i < r->n; i++)
-            for (unsigned k = 0; k < r->cases[i].nruns; k++) {
+            for (unsigned k = 0; r->cases[i].conformance && k < r->cases[i].nruns; k++) {
                 const struct ref_run *run = &r->cases[i].runs[k];
                 if (run->linux_ver[0] != '\0' && strcmp(run->linux_ver, want) != 0) {
                     snprintf(err, errlen,
@@ -651,8 +651,10 @@ static void note_packets(FILE *note, const char *name, const struct pkt_result *
             "the first:) %s, %s\n",
             name, seeds, r->nseeds, label, r->sd[0].total, r->sd[0].total == 1 ? "" : "s", conn,
             what);
+    char tlabel[16];
+    snprintf(tlabel, sizeof(tlabel), "%s:", tname);
     if (d->kind != REF_D_BINDING)
-        fprintf(note, "    sim:    %s\n    %-7s %s\n", pa, tname, pb);
+        fprintf(note, "    %-7s %s\n    %-7s %s\n", "sim:", pa, tlabel, pb);
 }
 
 static void judge_packets(struct judge *j, size_t i, FILE *note)
@@ -667,6 +669,8 @@ static void judge_packets(struct judge *j, size_t i, FILE *note)
         return;
     const struct ref_case *sc = ref_report_find(j->in->rep[REF_SIM], name);
     const struct ref_case *tc = ref_report_find(j->in->rep[t], name);
+    if (!sc->conformance || !tc->conformance)
+        return; /* a program's own test, not a conformance case */
     j->s.pkt_compared++;
     compare_case(sc, tc, j->tname, NULL, r);
     if (r->st == PR_SAME) {

@@ -10,7 +10,7 @@
 CONF_TARGET ?= sim
 CONF_SEEDS ?= 3
 CONF_LINUX ?= 6.1
-CONF_PROGS := $(addprefix $(B)/conformance/,cases_test scripts_test script_test matrix_test)
+CONF_PROGS := $(addprefix $(B)/conformance/,cases_test scripts_test script_test matrix_test referee_test)
 
 .PHONY: conformance
 
