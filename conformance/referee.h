@@ -204,7 +204,8 @@ struct ref_diff {
  * that memory ran out. */
 int ref_compare(const struct ref_run *a, const struct ref_run *b, const struct ref_ignore *ign,
                      struct ref_diff *out, unsigned max);
-/* "h>g to host port 5140 #1 (sim guest 3:33352018, kernel guest 129:261086588)". */
+/* "connection to host port 5140 #1 (sim: guest 3:33352018; kernel: guest
+ * 129:261086588)": the pairing key and each side's other endpoint. */
 void ref_conn_format(const struct ref_diff *d, const char *target, char *buf, size_t len);
 
 /* ---- the judgement ---- */

@@ -328,13 +328,13 @@ void ref_conn_format(const struct ref_diff *d, const char *target, char *buf, si
     const char *other = c->service_host ? "guest" : "host";
     char ea[64] = "", eb[64] = "";
     if (d->kind != REF_D_ONLY_TARGET)
-        snprintf(ea, sizeof(ea), "sim %s %" PRIu64 ":%" PRIu32, other,
+        snprintf(ea, sizeof(ea), "sim: %s %" PRIu64 ":%" PRIu32, other,
                  c->service_host ? d->a.gcid : d->a.hcid, c->service_host ? d->a.gport : d->a.hport);
     if (d->kind != REF_D_ONLY_SIM)
-        snprintf(eb, sizeof(eb), "%s %s %" PRIu64 ":%" PRIu32, target, other,
+        snprintf(eb, sizeof(eb), "%s: %s %" PRIu64 ":%" PRIu32, target, other,
                  c->service_host ? d->b.gcid : d->b.hcid, c->service_host ? d->b.gport : d->b.hport);
     snprintf(buf, len, "connection to %s port %" PRIu32 " #%u (%s%s%s)", svc, c->service_port,
-             c->occurrence + 1, ea, ea[0] && eb[0] ? ", " : "", eb);
+             c->occurrence + 1, ea, ea[0] && eb[0] ? "; " : "", eb);
 }
 
 /* ---- judging ---- */

@@ -251,7 +251,7 @@ ATF_TC_BODY(compare_planted_field, tc)
     ATF_CHECK(d[0].a.gcid == 3 && d[0].b.gcid == 129 && d[0].b.gport == 76);
     char conn[200];
     ref_conn_format(&d[0], "kernel", conn, sizeof(conn));
-    ATF_CHECK_STREQ(conn, "connection to host port 5000 #1 (sim guest 3:1000, kernel guest 129:76)");
+    ATF_CHECK_STREQ(conn, "connection to host port 5000 #1 (sim: guest 3:1000; kernel: guest 129:76)");
     ATF_CHECK_EQ(d[1].kind, REF_D_PACKET);
     ATF_CHECK(!d[1].to_host);
     ATF_CHECK_EQ(d[1].fields, REF_F_FLAGS);

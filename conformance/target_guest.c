@@ -46,6 +46,8 @@
 #define GT_CAPS CONF_CAP_RAW_HOST
 #define GT_RPC_TIMEOUT_MS 5000
 #define GT_SLICE_NS 1000000u
+#define GT_QUIET_NS 30000000ull   /* the transcript has not grown for this long: settled */
+#define GT_SETTLE_NS 300000000ull /* at most, at close */
 #define GT_MAX_GUEST_FDS 256u
 #define GT_STALE_REPLIES 64 /* replies of an earlier case's requests, skipped at HELLO */
 
@@ -200,6 +202,26 @@ static void close_guest_fds(struct gt *t)
     t->nguest = 0;
 }
 
+static void nap(uint64_t ns);
+
+/* Waits until the backend's transcript has not grown for GT_QUIET_NS (at
+ * most GT_SETTLE_NS): what the case did last may still be answered by the
+ * guest kernel or our device, and the other targets settle too. */
+static void settle(struct gt *t)
+{
+    uint64_t start = khost_now(), quiet_since = start, seen = 0;
+    while (khost_now() - start < GT_SETTLE_NS && khost_now() - quiet_since < GT_QUIET_NS) {
+        struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {seen}}, rp = {0};
+        if (rpc(t, &rq, &rp) < 0)
+            return;
+        if (rp.v[1] != seen) {
+            seen = rp.v[1];
+            quiet_since = khost_now();
+        }
+        nap(GT_SLICE_NS);
+    }
+}
+
 /* The packets our device saw cross the rings during the case (the backend
  * keeps them from HELLO on), printed as the other targets print theirs, for
  * the referee. A broken channel or a bad reply leaves the case without a
@@ -218,6 +240,7 @@ static void print_transcript(struct gt *t)
         conf_pktlog_free(&log);
         return;
     }
+    settle(t);
     uint64_t first = 0, lost = 0, total = 0;
     do {
         struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {first}}, rp = {0};
