@@ -651,6 +651,59 @@ static int lay_descs(struct kt *t, const struct conf_desc *d, unsigned n, int de
     return 0;
 }
 
+/* The readable bytes of a hand-made chain, walked as a device walks it:
+ * the first VSOCK_HDR_LEN into hdr (got of them), their total length. */
+struct chain_bytes {
+    uint8_t hdr[VSOCK_HDR_LEN];
+    uint32_t got;
+    uint64_t total;
+};
+
+/* False when the walk leaves the array, loops, nests tables, or meets a
+ * header byte it does not know (a buffer the case gave no data for). */
+static bool walk_readable(const struct conf_desc *d, unsigned n, int depth, struct chain_bytes *b)
+{
+    unsigned i = 0;
+    for (unsigned steps = 0; steps < n; steps++) {
+        const struct conf_desc *x = &d[i];
+        if ((x->flags & VIRTQ_DESC_F_INDIRECT) && x->table != NULL) {
+            if (depth > 0 || !walk_readable(x->table, x->ntable, depth + 1, b))
+                return false;
+        } else if (!(x->flags & VIRTQ_DESC_F_WRITE)) {
+            uint32_t take = x->len < VSOCK_HDR_LEN - b->got ? x->len : VSOCK_HDR_LEN - b->got;
+            if (take > 0 && x->data == NULL)
+                return false;
+            if (take > 0)
+                memcpy(b->hdr + b->got, x->data, take);
+            b->got += take;
+            b->total += x->len;
+        }
+        if (!(x->flags & VIRTQ_DESC_F_NEXT))
+            return true;
+        if ((i = x->next) >= n)
+            return false;
+    }
+    return false;
+}
+
+/* A hand-made chain goes into the transcript as the packet vhost read, as
+ * the sim target's transcript holds every header its device read: when
+ * vhost took the chain, or refused it after reading a header whose len
+ * the chain cannot hold (vhost_vsock_alloc_skb, 6.1.192 and 6.12.118).
+ * Chains refused for their shape never had a header read. */
+static void log_raw_chain(struct kt *t, const struct conf_desc *d, unsigned n,
+                          const struct khost_chain_result *r)
+{
+    struct chain_bytes b;
+    memset(&b, 0, sizeof(b));
+    if (!walk_readable(d, n, 0, &b) || b.got < VSOCK_HDR_LEN)
+        return;
+    struct vsock_hdr h;
+    vsock_hdr_decode(b.hdr, &h);
+    if (r->returned || (r->error && h.len > b.total - VSOCK_HDR_LEN))
+        log_pkt(t, true, &h);
+}
+
 static int kt_raw_chain(void *tp, const struct conf_desc *d, unsigned n,
                         struct conf_chain_result *out, uint64_t timeout_ns)
 {
@@ -668,8 +721,10 @@ static int kt_raw_chain(void *tp, const struct conf_desc *d, unsigned n,
     if (err == 0) {
         snapshot(t);
         err = khost_raw_chain(t->k, kd, n, &r, timeout_ns, KT_IDLE_TIMEOUT_NS);
-        if (err == 0)
+        if (err == 0) {
             inspect(t, kd, n, out);
+            log_raw_chain(t, d, n, &r);
+        }
     }
     forget_bufs(t);
     free(kd);
