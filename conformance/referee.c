@@ -649,6 +649,11 @@ static int add_ignore(struct kctx *k, char *it)
         dirs[it[0] == 'h'] = false;
         it = trim(it + 4);
     }
+    if (strcmp(it, "rw_boundaries") == 0) {
+        for (int d = 0; d < 2; d++)
+            k->b->ignore.rw_boundaries[d] |= dirs[d];
+        return 0;
+    }
     uint32_t f = field_by_name(it);
     int op = op_by_name(it);
     if (f == REF_F_OP)
@@ -656,8 +661,8 @@ static int add_ignore(struct kctx *k, char *it)
                        "ignore: op cannot be left out; name the ops whose packets may differ");
     if (f == 0 && op < 0)
         return fail_at(k->err, k->errlen, k->path, k->line,
-                       "ignore: '%s' is no field (type, flags, len, buf_alloc, fwd_cnt) and no "
-                       "op (REQUEST ... CREDIT_REQUEST)",
+                       "ignore: '%s' is no field (type, flags, len, buf_alloc, fwd_cnt), no "
+                       "op (REQUEST ... CREDIT_REQUEST) and not rw_boundaries",
                        it);
     for (int d = 0; d < 2; d++) {
         if (!dirs[d])
@@ -814,15 +819,19 @@ static bool block_names(const struct ref_block *b, const char *name)
     return false;
 }
 
+bool ref_block_applies(const struct ref_block *b, const char *case_name, enum ref_target t,
+                       unsigned kernel, enum ref_kind kind)
+{
+    return b->kind == kind && (b->targets & (1u << t)) && (b->kernels & kernel) &&
+           block_names(b, case_name);
+}
+
 struct ref_block *ref_known_find(struct ref_known *k, const char *case_name, enum ref_target t,
                                  unsigned kernel, enum ref_kind kind)
 {
-    for (unsigned i = 0; i < k->n; i++) {
-        struct ref_block *b = &k->b[i];
-        if (b->kind == kind && (b->targets & (1u << t)) && (b->kernels & kernel) &&
-            block_names(b, case_name))
-            return b;
-    }
+    for (unsigned i = 0; i < k->n; i++)
+        if (ref_block_applies(&k->b[i], case_name, t, kernel, kind))
+            return &k->b[i];
     return NULL;
 }
 

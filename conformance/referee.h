@@ -118,10 +118,14 @@ enum ref_field {
 void ref_fields_format(uint32_t fields, char *buf, size_t len);
 
 /* What a packets block lets the comparison leave out, per direction
- * ([0] h>g, [1] g>h): fields of every packet, and whole packets by op. */
+ * ([0] h>g, [1] g>h): fields of every packet, whole packets by op, and
+ * where RWs split: with rw_boundaries, consecutive RWs of a connection's
+ * direction (up to one with EOM: a seqpacket message) count as one whose
+ * len is their sum and whose other fields are the last one's. */
 struct ref_ignore {
     uint32_t fields[2]; /* REF_F_*, never REF_F_OP */
     uint32_t ops[2];    /* 1u << op */
+    bool rw_boundaries[2];
 };
 
 enum ref_kind {
@@ -153,8 +157,9 @@ struct ref_known {
  * case, targets (kernel, guest), kernel (6.1, 6.12 or both), linux (what
  * Linux does), ours, spec, verdict (same, differs, packets) and, for
  * verdict packets only and required there, ignore (a list of fields type,
- * flags, len, buf_alloc, fwd_cnt and ops REQUEST ... CREDIT_REQUEST, each
- * optionally "g>h:" or "h>g:" for one direction). Every key but ignore is
+ * flags, len, buf_alloc, fwd_cnt, ops REQUEST ... CREDIT_REQUEST, and
+ * rw_boundaries, each optionally "g>h:" or "h>g:" for one direction).
+ * Every key but ignore is
  * required. Errors name path:line. */
 int ref_known_parse(const char *text, size_t len, const char *path, struct ref_known *out,
                     char *err, size_t errlen);
@@ -164,6 +169,9 @@ void ref_known_free(struct ref_known *k);
  * program:case or the part after the colon. */
 struct ref_block *ref_known_find(struct ref_known *k, const char *case_name, enum ref_target t,
                                  unsigned kernel, enum ref_kind kind);
+/* Whether block b is of that kind and names the case for t on kernel. */
+bool ref_block_applies(const struct ref_block *b, const char *case_name, enum ref_target t,
+                       unsigned kernel, enum ref_kind kind);
 
 /* ---- comparing two runs ---- */
 

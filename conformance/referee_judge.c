@@ -187,18 +187,44 @@ struct side {
     uint32_t c;
 };
 
+/* The next packet of the side's connection and direction from *i on, into
+ * *p (its position in *at); with rw_boundaries an RW and the RWs after it
+ * up to one with EOM come as one. *i ends past what was taken. */
+static bool take_pkt(const struct side *s, bool to_host, const struct ref_ignore *ign,
+                     uint32_t *i, struct ref_pkt *p, uint32_t *at)
+{
+    if (!next_pkt(s->r, s->cs, s->c, to_host, ign, i))
+        return false;
+    *p = s->r->p[*i];
+    *at = *i;
+    (*i)++;
+    bool merge = ign != NULL && ign->rw_boundaries[to_host];
+    while (merge && p->h.op == VSOCK_OP_RW && !(p->h.flags & 1u)) {
+        uint32_t j = *i;
+        if (!next_pkt(s->r, s->cs, s->c, to_host, ign, &j) || s->r->p[j].h.op != VSOCK_OP_RW)
+            break;
+        uint32_t len = p->h.len + s->r->p[j].h.len;
+        p->h = s->r->p[j].h;
+        p->h.len = len;
+        *i = j + 1;
+    }
+    return true;
+}
+
 static int compare_dir(const struct side *a, const struct side *b, bool to_host,
                        const struct ref_ignore *ign, struct dlist *out)
 {
     uint32_t ia = 0, ib = 0, k = 0;
     uint32_t ignore = ign != NULL ? ign->fields[to_host] : 0;
-    for (;; ia++, ib++) {
-        bool ha = next_pkt(a->r, a->cs, a->c, to_host, ign, &ia);
-        bool hb = next_pkt(b->r, b->cs, b->c, to_host, ign, &ib);
+    for (;;) {
+        struct ref_pkt pa, pb;
+        uint32_t at_a = 0, at_b = 0;
+        bool ha = take_pkt(a, to_host, ign, &ia, &pa, &at_a);
+        bool hb = take_pkt(b, to_host, ign, &ib, &pb, &at_b);
         if (!ha && !hb)
             return 0;
         k++;
-        uint32_t f = ha && hb ? fields_differ(&a->r->p[ia].h, &b->r->p[ib].h, ignore) : 0;
+        uint32_t f = ha && hb ? fields_differ(&pa.h, &pb.h, ignore) : 0;
         if (ha && hb && f == 0)
             continue;
         struct ref_diff d;
@@ -210,11 +236,11 @@ static int compare_dir(const struct side *a, const struct side *b, bool to_host,
         d.index = k;
         d.has_a = ha, d.has_b = hb;
         if (ha)
-            d.pa = a->r->p[ia], d.ia = ia + 1;
+            d.pa = pa, d.ia = at_a + 1;
         if (hb)
-            d.pb = b->r->p[ib], d.ib = ib + 1;
+            d.pb = pb, d.ib = at_b + 1;
         d.fields = f;
-        d.order = ha ? ia : ib;
+        d.order = ha ? at_a : at_b;
         return dl_add(out, &d);
     }
 }
@@ -355,7 +381,8 @@ struct pkt_result {
     unsigned nseeds;
     struct seed_diff *sd; /* one per differing seed */
     unsigned nsd;
-    struct ref_block *known;
+    struct ref_block *known;   /* explains every difference */
+    struct ref_block *partial; /* names the case but leaves these differences */
 };
 
 static void pr_free(struct pkt_result *r)
@@ -678,18 +705,34 @@ static void judge_packets(struct judge *j, size_t i, FILE *note)
         return;
     }
     if (r->st == PR_DIFFERS) {
-        struct ref_block *b = ref_known_find(j->in->known, name, t, j->in->kernel, REF_KIND_PACKETS);
-        if (b != NULL) {
+        /* Each block that names the case, in file order: the first that
+         * explains everything does; else the first one's leftovers show. */
+        struct ref_known *k = j->in->known;
+        for (unsigned bi = 0; bi < k->n; bi++) {
+            struct ref_block *b = &k->b[bi];
+            if (!ref_block_applies(b, name, t, j->in->kernel, REF_KIND_PACKETS))
+                continue;
             struct pkt_result again;
             compare_case(sc, tc, j->tname, &b->ignore, &again);
             if (again.st == PR_SAME) {
+                if (r->partial != NULL) { /* show the differences, not a block's leftovers */
+                    pr_free(r);
+                    compare_case(sc, tc, j->tname, NULL, r);
+                }
                 r->known = b;
                 b->used++;
                 j->s.pkt_known++;
-            }
-            pr_free(&again);
-            if (r->known != NULL)
+                pr_free(&again);
                 return;
+            }
+            /* What the first block leaves unexplained is what to show. */
+            if (again.st == PR_DIFFERS && r->partial == NULL) {
+                pr_free(r);
+                *r = again;
+                r->partial = b;
+            } else {
+                pr_free(&again);
+            }
         }
         j->s.pkt_unexplained++;
     } else {
@@ -785,6 +828,10 @@ static void md_case_packets(const struct judge *j, size_t i, FILE *md)
     if (r->known != NULL)
         fprintf(md, "### %s: known difference (%s:%u)\n\n- %s\n", j->names[i],
                 j->in->known->path, r->known->line, r->known->spec);
+    else if (r->partial != NULL)
+        fprintf(md, "### %s: UNEXPLAINED\n\n- what is left once %s:%u (verdict: packets) "
+                    "leaves out what it names:\n",
+                j->names[i], j->in->known->path, r->partial->line);
     else
         fprintf(md, "### %s: UNEXPLAINED\n\n", j->names[i]);
     fprintf(md, "- sim seeds that differ: %s of %u\n", seeds, r->nseeds);

@@ -294,6 +294,38 @@ ATF_TC_BODY(compare_extra_and_missing, tc)
     ATF_CHECK(d[0].has_a && !d[0].has_b && d[0].pa.h.op == VSOCK_OP_CREDIT_UPDATE);
 }
 
+ATF_TC_WITHOUT_HEAD(compare_rw_boundaries);
+ATF_TC_BODY(compare_rw_boundaries, tc)
+{
+    /* 9000 bytes as 4052 + 4052 + 896 on sim, 5000 + 88 + 3912 on the
+     * kernel; then a seqpacket message of 3 fragments against one of 2,
+     * and a second message that must stay apart. */
+#define RW(dir, a, b, len, fl, fwd)                                                                \
+    P(dir " RW " a " -> " b " type=STREAM len=" #len " flags=" #fl " buf_alloc=262144 fwd_cnt=" #fwd)
+    const char *s = CASE("p:a", "passed") BEGIN("target=sim seed=1")
+        RW("h>g", "2:5000", "3:1000", 4052, 0x0, 0) RW("h>g", "2:5000", "3:1000", 4052, 0x0, 0)
+            P("g>h CREDIT_UPDATE 3:1000 -> 2:5000 type=STREAM len=0 flags=0x0 buf_alloc=262144 fwd_cnt=8104")
+                RW("h>g", "2:5000", "3:1000", 896, 0x0, 7) RW("h>g", "2:5000", "3:1000", 10, 0x1, 7)
+                    RW("h>g", "2:5000", "3:1000", 20, 0x1, 7) END(6);
+    const char *k = CASE("p:a", "passed") BEGIN("target=kernel")
+        RW("h>g", "2:5000", "129:1000", 5000, 0x0, 0) RW("h>g", "2:5000", "129:1000", 88, 0x0, 0)
+            P("g>h CREDIT_UPDATE 129:1000 -> 2:5000 type=STREAM len=0 flags=0x0 buf_alloc=262144 fwd_cnt=5088")
+                RW("h>g", "2:5000", "129:1000", 3912, 0x0, 7) RW("h>g", "2:5000", "129:1000", 10, 0x1, 7)
+                    RW("h>g", "2:5000", "129:1000", 20, 0x1, 7) END(6);
+    struct ref_diff d[4];
+    ATF_CHECK_EQ(compare_texts(s, k, NULL, d, 4), 2);
+    struct ref_ignore ign = {.rw_boundaries = {true, false}, .ops = {[1] = 1u << VSOCK_OP_CREDIT_UPDATE}};
+    /* 9000 + 10 (EOM) is one "message", then 20: the same on both. */
+    ATF_CHECK_EQ(compare_texts(s, k, &ign, d, 4), 0);
+    /* The boundary at EOM holds: 9010 and 20 are not 9030. */
+    const char *k2 = CASE("p:a", "passed") BEGIN("target=kernel")
+        RW("h>g", "2:5000", "129:1000", 9010, 0x0, 7) RW("h>g", "2:5000", "129:1000", 20, 0x1, 7) END(2);
+    ATF_REQUIRE_EQ(compare_texts(s, k2, &ign, d, 4), 1);
+    ATF_CHECK_EQ(d[0].fields, REF_F_LEN);
+    ATF_CHECK(d[0].pa.h.len == 9010 && d[0].pb.h.len == 9030);
+#undef RW
+}
+
 ATF_TC_WITHOUT_HEAD(compare_literal_ports_and_bindings);
 ATF_TC_BODY(compare_literal_ports_and_bindings, tc)
 {
@@ -344,7 +376,7 @@ ATF_TC_WITHOUT_HEAD(known_read);
 ATF_TC_BODY(known_read, tc)
 {
     const char *text = "# comment\n\n" BLOCK_HEAD "kernel: 6.12\nverdict: packets\n"
-                       "ignore: h>g:CREDIT_UPDATE, fwd_cnt,\n  g>h:len\n\n"
+                       "ignore: h>g:CREDIT_UPDATE, fwd_cnt,\n  g>h:len, h>g:rw_boundaries\n\n"
                        "case: b, p:c\ntargets: kernel, guest\nkernel: both\nlinux: what\n  Linux does\n"
                        "ours: y\nspec: z\nverdict: differs\n";
     struct ref_known k;
@@ -358,6 +390,7 @@ ATF_TC_BODY(known_read, tc)
     ATF_CHECK_EQ(k.b[0].ignore.ops[1], 0);
     ATF_CHECK_EQ(k.b[0].ignore.fields[0], REF_F_FWD_CNT);
     ATF_CHECK_EQ(k.b[0].ignore.fields[1], REF_F_FWD_CNT | REF_F_LEN);
+    ATF_CHECK(k.b[0].ignore.rw_boundaries[0] && !k.b[0].ignore.rw_boundaries[1]);
     ATF_CHECK_EQ(k.b[1].targets, (1u << REF_KERNEL) | (1u << REF_GUEST));
     ATF_CHECK_EQ(k.b[1].kernels, REF_K61 | REF_K612);
     ATF_CHECK(ref_known_find(&k, "p:a", REF_KERNEL, REF_K612, REF_KIND_PACKETS) == &k.b[0]);
@@ -381,6 +414,7 @@ ATF_TC_BODY(known_malformed, tc)
     known_bad(BLOCK_HEAD "kernel: 6.1\nverdict: packets\nignore: op\n", "k.txt:8:",
               "op cannot be left out");
     known_bad(BLOCK_HEAD "kernel: 6.1\nverdict: packets\nignore: buf\n", "k.txt:8:", "'buf' is no field");
+    known_bad(BLOCK_HEAD "kernel: 6.1\nverdict: packets\nignore: x>y:len\n", "k.txt:8:", "'x>y:len' is no field");
     known_bad(BLOCK_HEAD "kernel: 6.1\nverdict: packets\nignore: len,,fwd_cnt\n", "k.txt:8:",
               "empty item");
     known_bad(BLOCK_HEAD "kernel: 6.1\nverdict: differs\nwhy: because\n", "k.txt:8:",
@@ -521,10 +555,19 @@ ATF_TC_BODY(judge_planted_difference, tc)
     ATF_CHECK_EQ(j.s.pkt_known, 1);
     ATF_CHECK(strstr(j.md, "### p:a: known difference (k.txt:1)") != NULL);
     judged_free(&j);
-    /* A block that leaves out something else explains nothing. */
+    /* A block that leaves out something else explains nothing, and the
+     * report shows what is left once it has. */
     const char *other = BLOCK_HEAD "kernel: 6.1\nverdict: packets\nignore: buf_alloc\n";
     judge_texts(sim, kernel, other, REF_K61, &j);
     ATF_CHECK_EQ(j.rc, 1);
+    ATF_CHECK_MSG(strstr(j.md, "what is left once k.txt:1 (verdict: packets)") != NULL, "%s", j.md);
+    judged_free(&j);
+    /* Of two blocks naming the case, the one that explains it does. */
+    char two[1024];
+    snprintf(two, sizeof(two), "%s\n%s", other, known61);
+    judge_texts(sim, kernel, two, REF_K61, &j);
+    ATF_CHECK_EQ_MSG(j.rc, 0, "%s", j.note);
+    ATF_CHECK(strstr(j.md, "### p:a: known difference (k.txt:10)") != NULL);
     judged_free(&j);
 }
 
@@ -603,6 +646,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, compare_bound_names_and_interleaving);
     ATF_TP_ADD_TC(tp, compare_planted_field);
     ATF_TP_ADD_TC(tp, compare_extra_and_missing);
+    ATF_TP_ADD_TC(tp, compare_rw_boundaries);
     ATF_TP_ADD_TC(tp, compare_literal_ports_and_bindings);
     ATF_TP_ADD_TC(tp, known_read);
     ATF_TP_ADD_TC(tp, known_malformed);
