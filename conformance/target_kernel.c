@@ -21,7 +21,7 @@
  *
  * Every packet that crossed the ring is printed when the target closes, one
  * "vsocksim-pkt g>h ..." or "vsocksim-pkt h>g ..." line each (conf_hdr_format),
- * for the differential report (ci/differential.sh). */
+ * for the referee (conformance/referee.h). */
 #include "conformance/conf_case.h"
 #include "conformance/conf_target.h"
 #include "khost/khost.h"
