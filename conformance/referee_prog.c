@@ -212,7 +212,10 @@ static int judge(const struct args *a, struct ref_report *reps, struct ref_known
             rc = 2;
         }
     }
-    bool write_error = (md != NULL && fclose(md) != 0) | (tsv != NULL && fclose(tsv) != 0);
+    /* Both are closed, whatever the first says. */
+    bool md_error = md != NULL && fclose(md) != 0;
+    bool tsv_error = tsv != NULL && fclose(tsv) != 0;
+    bool write_error = md_error || tsv_error;
     if (write_error) {
         fprintf(stderr, "vsocksim-referee: writing %s.md or .tsv failed\n", a->out);
         rc = 2;
