@@ -957,7 +957,7 @@ static void tsv_out(const struct judge *j, FILE *tsv)
         }
         fprintf(tsv, "\t%s", j->vkind[i] != NULL ? j->vkind[i] : "-");
         const struct pkt_result *r = &j->pr[i];
-        char seeds[128] = "-", conn[400] = "-", pa[300] = "-", pb[300] = "-", what[280];
+        char seeds[128] = "-", conn[512] = "-", pa[300] = "-", pb[300] = "-", what[280];
         const char *st = "-";
         switch (r->st) {
         case PR_NONE: break;
