@@ -94,11 +94,12 @@ conf_sim_report() {
 # difference. Returns the referee's status: 0 all explained, 1 some
 # unexplained, 2 it could not judge (said why).
 conf_referee() {
-    local target=$1 pkg=$2 rc=0
+    local target=$1 pkg=$2 rc=0 known
+    known=$(cd "$(dirname "${BASH_SOURCE[0]}")/../conformance" && pwd)/known-differences.txt
     "${VSOCKSIM_REFEREE:?the referee program}" --sim "$CONF_OUT/sim-$target-report.txt" \
         --kernel "$CONF_OUT/kernel-report.txt" --guest "$CONF_OUT/guest-report.txt" \
         --judge "$target" --linux "${VSOCKSIM_LINUX:-6.1}" --package "$pkg" \
-        --known "$(dirname "${BASH_SOURCE[0]}")/../conformance/known-differences.txt" \
+        --known "$known" \
         --out "$CONF_OUT/differential-$target" || rc=$?
     return $rc
 }
