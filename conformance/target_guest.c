@@ -46,6 +46,8 @@
 #define GT_CAPS CONF_CAP_RAW_HOST
 #define GT_RPC_TIMEOUT_MS 5000
 #define GT_SLICE_NS 1000000u
+#define GT_QUIET_NS 30000000ull   /* the transcript has not grown for this long: settled */
+#define GT_SETTLE_NS 300000000ull /* at most, at close */
 #define GT_MAX_GUEST_FDS 256u
 #define GT_STALE_REPLIES 64 /* replies of an earlier case's requests, skipped at HELLO */
 
@@ -55,6 +57,7 @@ struct gt {
     uint64_t guest_cid;
     uint32_t host_buf_alloc;
     bool config_ok; /* the case's options are all ones this target honours */
+    enum vsock_linux linux_ver; /* the run's profile (check-guest.sh gives the backend the same) */
     int guest_fds[GT_MAX_GUEST_FDS]; /* real sockets the case opened, -1 when closed */
     unsigned nguest;
     char broken[256]; /* the control channel failed: why (empty while healthy) */
@@ -168,6 +171,7 @@ static void *gt_open(const struct conf_opts *o, char *why, size_t len)
         return NULL;
     }
     t->host_buf_alloc = o->host_buf_alloc;
+    t->linux_ver = o->linux_ver;
     t->config_ok = o->queue_size == 0 && o->rx_buf_size == 0 && o->features == 0;
     t->ctl = open(VCTL_GUEST_PORT, O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (t->ctl < 0) {
@@ -198,21 +202,61 @@ static void close_guest_fds(struct gt *t)
     t->nguest = 0;
 }
 
+static void nap(uint64_t ns);
+
+/* Waits until the backend's transcript has not grown for GT_QUIET_NS (at
+ * most GT_SETTLE_NS): what the case did last may still be answered by the
+ * guest kernel or our device, and the other targets settle too. */
+static void settle(struct gt *t)
+{
+    uint64_t start = khost_now(), quiet_since = start, seen = 0;
+    while (khost_now() - start < GT_SETTLE_NS && khost_now() - quiet_since < GT_QUIET_NS) {
+        struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {seen}}, rp = {0};
+        if (rpc(t, &rq, &rp) < 0)
+            return;
+        if (rp.v[1] != seen) {
+            seen = rp.v[1];
+            quiet_since = khost_now();
+        }
+        nap(GT_SLICE_NS);
+    }
+}
+
 /* The packets our device saw cross the rings during the case (the backend
  * keeps them from HELLO on), printed as the other targets print theirs, for
- * the differential report. A backend without the transcript, or a broken
- * channel, leaves the case without one: that is no failure of the case. */
+ * the referee. A broken channel or a bad reply leaves the case without a
+ * transcript, said so in it ("unavailable"): that is no failure of the
+ * case, but the referee cannot compare it. */
 static void print_transcript(struct gt *t)
 {
     struct conf_pktlog log;
-    if (t->broken[0] != '\0' || !conf_pktlog_init(&log, CONF_PKTLOG_MAX))
+    char head[48];
+    snprintf(head, sizeof(head), "target=guest linux=%s", vsock_linux_name(t->linux_ver));
+    if (!conf_pktlog_init(&log, CONF_PKTLOG_MAX, head) || t->broken[0] != '\0') {
+        if (t->broken[0] != '\0')
+            snprintf(log.unavailable, sizeof(log.unavailable), "the control channel broke: %s",
+                     t->broken);
+        conf_pktlog_print(&log);
+        conf_pktlog_free(&log);
         return;
-    uint64_t first = 0, lost = 0;
-    for (;;) {
-        struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {first}}, rp;
+    }
+    settle(t);
+    uint64_t first = 0, lost = 0, total = 0;
+    do {
+        struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {first}}, rp = {0};
         int64_t n = rpc(t, &rq, &rp);
-        if (n <= 0 || rp.dlen != (uint64_t)n * VCTL_PKTLOG_ENTRY || rp.data == NULL)
+        if (n < 0 && t->broken[0] != '\0') {
+            snprintf(log.unavailable, sizeof(log.unavailable), "the control channel broke: %s",
+                     t->broken);
             break;
+        }
+        if (n < 0 || rp.dlen != (uint64_t)n * VCTL_PKTLOG_ENTRY || (n > 0 && rp.data == NULL)) {
+            snprintf(log.unavailable, sizeof(log.unavailable),
+                     "the backend's VCTL_PKTLOG reply from entry %" PRIu64 " was bad (%" PRId64
+                     ", %" PRIu64 " bytes)",
+                     first, n, (uint64_t)rp.dlen);
+            break;
+        }
         for (int64_t i = 0; i < n; i++) {
             const uint8_t *e = rp.data + i * VCTL_PKTLOG_ENTRY;
             struct vsock_hdr h;
@@ -220,10 +264,14 @@ static void print_transcript(struct gt *t)
             conf_pktlog_add(&log, e[0] == 1, &h);
         }
         first += (uint64_t)n;
+        total = rp.v[1];
         lost = rp.v[2];
-        if (first >= rp.v[1])
+        if (n == 0 && first < total) {
+            snprintf(log.unavailable, sizeof(log.unavailable),
+                     "the backend sent no entry from %" PRIu64 " of %" PRIu64, first, total);
             break;
-    }
+        }
+    } while (first < total);
     log.dropped += lost;
     conf_pktlog_print(&log);
     conf_pktlog_free(&log);

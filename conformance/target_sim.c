@@ -15,6 +15,10 @@
     (CONF_CAP_RAW | CONF_CAP_RAW_RING | CONF_CAP_RESET | CONF_CAP_COUNTERS | CONF_CAP_CONFIG | \
      CONF_CAP_RAW_HOST | CONF_CAP_RING_INSPECT)
 
+/* How long, in simulated time, a closing case's world may run to deliver
+ * what is in transit (the kernel target waits for 30 ms of quiet). */
+#define SIMT_SETTLE_NS 30000000ull
+
 static struct vep *ep_of(struct simt *t, enum conf_side s)
 {
     return s == CONF_GUEST ? world_guest(t->w) : world_host(t->w);
@@ -83,7 +87,10 @@ static void simt_free(struct simt *t)
 static void *simt_open(const struct conf_opts *o, char *why, size_t len)
 {
     struct simt *t = calloc(1, sizeof(*t));
-    if (t == NULL || !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX)) {
+    char head[48];
+    snprintf(head, sizeof(head), "target=sim seed=%" PRIu64 " linux=%s", o->seed,
+             vsock_linux_name(o->linux_ver));
+    if (t == NULL || !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX, head)) {
         free(t);
         snprintf(why, len, "out of memory");
         return NULL;
@@ -114,11 +121,23 @@ static void *simt_open(const struct conf_opts *o, char *why, size_t len)
     return t;
 }
 
+static bool world_settled(void *arg)
+{
+    return world_quiescent(arg);
+}
+
 static bool simt_close(void *tp, char *why, size_t len)
 {
     struct simt *t = tp;
-    /* No final socket check: sockets may linger legitimately (a close
-     * waits up to 8 s for the peer's RST). */
+    /* What the case left in flight reaches the transcript first (a credit
+     * update a last read decided, the answer to a last close), as the real
+     * targets settle before theirs: the world runs until nothing is in
+     * transit, within SIMT_SETTLE_NS of simulated time (timers further
+     * away, such as a close's linger, do not fire). No final socket
+     * check: sockets may linger legitimately (a close waits up to 8 s for
+     * the peer's RST). */
+    if (!sim_stopped(t->s))
+        (void)sim_run_until(t->s, world_settled, t->w, now_of(t) + SIMT_SETTLE_NS);
     conf_pktlog_print(&t->log);
     enum sim_status st = sim_close(t->s, false);
     uint64_t lost = t->gq.overflow + t->hq.overflow;
