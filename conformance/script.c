@@ -538,6 +538,8 @@ static bool parse_ret(struct pctx *p, const struct tok *v, int64_t *ret)
         {"ECONNRESET", ECONNRESET}, {"EMSGSIZE", EMSGSIZE},   {"ENOMEM", ENOMEM},
         {"ETIMEDOUT", ETIMEDOUT}, {"EINVAL", EINVAL},         {"EPROTO", EPROTO},
         {"ESOCKTNOSUPPORT", ESOCKTNOSUPPORT}, {"EOPNOTSUPP", EOPNOTSUPP},
+        {"ENOBUFS", ENOBUFS},     {"EALREADY", EALREADY},     {"EISCONN", EISCONN},
+        {"EDESTADDRREQ", EDESTADDRREQ},
     };
     uint64_t x;
     if (lookup(errs, sizeof(errs) / sizeof(errs[0]), v->s, v->n, &x)) {

@@ -218,6 +218,16 @@ static struct hconn *conn_new(struct run *r, uint32_t port, int type)
     return h;
 }
 
+/* A call's result for messages: a count, or an errno name. */
+static const char *ret_name(int64_t v, char *buf, size_t len)
+{
+    if (v >= 0) {
+        snprintf(buf, len, "%" PRId64, v);
+        return buf;
+    }
+    return conf_errname((int)v, buf, len);
+}
+
 static void check(struct run *r, const char *what, int64_t ret)
 {
     char e[32];
@@ -326,8 +336,8 @@ static void host_send(struct run *r)
     if (c->has_ret) {
         int64_t n = conf_send(r->c, CONF_HOST, fd, data, c->payload.len, flags);
         if (n != c->ret)
-            FAIL(r, "host send returned %s, expected %s", conf_errname((int)n, e1, sizeof(e1)),
-                 conf_errname((int)c->ret, e2, sizeof(e2)));
+            FAIL(r, "host send returned %s, expected %s", ret_name(n, e1, sizeof(e1)),
+                 ret_name(c->ret, e2, sizeof(e2)));
         return;
     }
     struct io io = {.r = r, .fd = fd, .out = data, .len = c->payload.len, .flags = flags};
@@ -367,8 +377,8 @@ static void host_recv_ret(struct run *r, int fd)
     char e1[32], e2[32];
     int64_t n = conf_recv(r->c, CONF_HOST, fd, r->rx, RX_CAP, 0, NULL);
     if (n != r->cmd->ret)
-        FAIL(r, "host recv returned %s, expected %s", conf_errname((int)n, e1, sizeof(e1)),
-             conf_errname((int)r->cmd->ret, e2, sizeof(e2)));
+        FAIL(r, "host recv returned %s, expected %s", ret_name(n, e1, sizeof(e1)),
+             ret_name(r->cmd->ret, e2, sizeof(e2)));
 }
 
 static void host_recv(struct run *r)
