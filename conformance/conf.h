@@ -54,6 +54,8 @@ struct conf;
 struct conf_opts {
     uint64_t seed;           /* sim: the run's seed */
     enum vsock_linux linux_ver; /* the run's Linux profile (set by the runner) */
+    uint64_t deviate;        /* sim: named deviations from Linux (VSOCK_DEV_BIT); a case
+                                that sets it checks our deviation, so it is sim-only */
     uint32_t queue_size;     /* rx/tx/event; CONF_CAP_CONFIG */
     uint32_t rx_buf_size;    /* guest rx buffer incl. header; CONF_CAP_CONFIG */
     uint64_t features;       /* device offer; 0 = all */

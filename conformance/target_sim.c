@@ -39,6 +39,7 @@ static void world_settings(struct world_cfg *wc, const struct conf_opts *o)
 {
     memset(wc, 0, sizeof(*wc));
     wc->linux_ver = o->linux_ver;
+    wc->deviate = o->deviate;
     for (int q = 0; q < VSOCK_VQ_COUNT; q++)
         wc->qsize[q] = o->queue_size;
     wc->rx_buf_size = o->rx_buf_size;
@@ -97,6 +98,7 @@ static void *simt_open(const struct conf_opts *o, char *why, size_t len)
     memset(&cfg, 0, sizeof(cfg));
     cfg.seed = o->seed;
     cfg.linux_ver = o->linux_ver;
+    cfg.deviate = o->deviate;
     snprintf(cfg.scenario.name, sizeof(cfg.scenario.name), "conformance");
     cfg.scenario.ngroups = 0; /* no workload: the case is the only application */
     cfg.check_every_step = true;
