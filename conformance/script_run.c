@@ -471,6 +471,16 @@ static void do_host(struct run *r)
         check(r, "bufsize", conf_set_buf_size(r->c, CONF_HOST, fd, r->cmd->num));
         return;
     }
+    case HV_BUFMAX:
+    case HV_BUFMIN: {
+        struct hconn *h = conn_get(r);
+        int fd = h->fd >= 0 ? h->fd : h->lfd;
+        bool max = r->cmd->verb == HV_BUFMAX;
+        check(r, max ? "bufmax" : "bufmin",
+              max ? conf_set_buf_max_size(r->c, CONF_HOST, fd, r->cmd->bound)
+                  : conf_set_buf_min_size(r->c, CONF_HOST, fd, r->cmd->bound));
+        return;
+    }
     }
 }
 
@@ -485,8 +495,11 @@ void script_run(const struct script *s, struct conf *c)
         if (err < 0)
             conf_fail(c, s->name, 1, "raw mode refused (%d)", err);
     }
+    unsigned profile = 1u << conf_linux(c);
     for (unsigned i = 0; i < s->ncmds; i++) {
         r->cmd = &s->cmds[i];
+        if (!(r->cmd->linux_mask & profile))
+            continue; /* a line for another Linux profile */
         switch (r->cmd->kind) {
         case CMD_SEND: do_send(r); break;
         case CMD_EXPECT: do_expect(r); break;

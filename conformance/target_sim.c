@@ -229,6 +229,12 @@ static int simt_set_buf_size(void *tp, enum conf_side s, int fd, uint32_t bytes)
     return vep_set_buf_size(ep_of(tp, s), fd, bytes);
 }
 
+static int simt_set_buf_bound(void *tp, enum conf_side s, int fd, bool max, uint64_t bytes)
+{
+    struct vep *ep = ep_of(tp, s);
+    return max ? vep_set_buf_max_size(ep, fd, bytes) : vep_set_buf_min_size(ep, fd, bytes);
+}
+
 static int simt_set_rcvlowat(void *tp, enum conf_side s, int fd, uint32_t bytes)
 {
     return vep_set_rcvlowat(ep_of(tp, s), fd, bytes);
@@ -280,6 +286,7 @@ const struct conf_target_ops conf_target_sim = {
     .poll = simt_poll,
     .sock_error = simt_sock_error,
     .set_buf_size = simt_set_buf_size,
+    .set_buf_bound = simt_set_buf_bound,
     .set_rcvlowat = simt_set_rcvlowat,
     .local_port = simt_local_port,
     .peer_name = simt_peer_name,
