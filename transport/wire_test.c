@@ -3,6 +3,7 @@
  * the little-endian byte layout at exact offsets, and the names of ops,
  * types and drop reasons.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "transport/transport_testlib.h"
@@ -351,6 +352,45 @@ ATF_TC_BODY(deviation_parse_format, tc)
     TT_EQ(-1, vsock_deviations_parse("Bad-Credit", &m, err, sizeof err), "names are exact");
 }
 
+TT_TC(deviations_documented, "conformance/known-differences.txt has one 'deviation: NAME' block "
+                             "per entry of the table, with the kernel's evidence, and no other")
+ATF_TC_BODY(deviations_documented, tc)
+{
+    FILE *f = fopen(VSOCKSIM_SRCDIR "/conformance/known-differences.txt", "r");
+    ATF_REQUIRE_MSG(f != NULL, "cannot open known-differences.txt");
+    unsigned seen[VSOCK_DEV_COUNT] = {0};
+    char line[512];
+    bool in_block = false, has_kernel = false;
+    int cur = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "deviation:", 10) == 0) {
+            char name[64];
+            TT_TRUE(sscanf(line + 10, " %63s", name) == 1, "a name: %s", line);
+            uint64_t m;
+            char err[256];
+            TT_TRUE(vsock_deviations_parse(name, &m, err, sizeof err) == 0 && m != 0 &&
+                        (m & (m - 1)) == 0, "'%s' is one deviation of the table", name);
+            cur = 0;
+            while (!(m & VSOCK_DEV_BIT(cur)))
+                cur++;
+            seen[cur]++;
+            in_block = true;
+            has_kernel = false;
+        } else if (in_block && strncmp(line, "kernel:", 7) == 0) {
+            has_kernel = strstr(line, "6.1") != NULL;
+        } else if (in_block && (line[0] == '\n')) {
+            TT_TRUE(has_kernel, "%s's block names the kernel's evidence",
+                    vsock_deviation((unsigned)cur)->name);
+            in_block = false;
+        }
+    }
+    fclose(f);
+    if (in_block)
+        TT_TRUE(has_kernel, "the last block names the kernel's evidence");
+    for (unsigned d = 0; d < VSOCK_DEV_COUNT; d++)
+        TT_EQ(1, seen[d], "%s documented once", vsock_deviation(d)->name);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
     ATF_TP_ADD_TC(tp, hdr_len_is_44);
@@ -366,5 +406,6 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, linux_profile_names);
     ATF_TP_ADD_TC(tp, deviation_table);
     ATF_TP_ADD_TC(tp, deviation_parse_format);
+    ATF_TP_ADD_TC(tp, deviations_documented);
     return atf_no_error();
 }
