@@ -128,7 +128,7 @@ static const struct command commands[] = {
      "usage: vsocksim vhost-user --socket PATH --cid N [--uds-path PREFIX]\n"
      "                           [--no-seqpacket] [--no-reply-ack] [--verbose]\n"
      "                           [--max-connections N] [--control PATH]\n"
-     "                           [--linux 6.1|6.12]\n"
+     "                           [--linux 6.1|6.12] [--deviate NAME,...]\n"
      "\n"
      "Listens on the Unix socket PATH for QEMU (-chardev socket,path=PATH\n"
      "-device vhost-user-vsock-pci,chardev=...; guest memory must be shared:\n"
@@ -149,6 +149,8 @@ static const struct command commands[] = {
      "                       guest drive the host sockets through it\n"
      "  --linux 6.1|6.12     whose rules the device follows where the spec leaves\n"
      "                       room (default 6.1)\n"
+     "  --deviate NAME,...   named deviations from Linux's rules (vsocksim\n"
+     "                       deviations); default none\n"
      "\n"
      "Serves one front end at a time and the next one after it leaves.\n"},
 };
