@@ -46,6 +46,7 @@ struct conf_target_ops {
     int (*sock_error)(void *t, enum conf_side s, int fd);
     int (*set_buf_size)(void *t, enum conf_side s, int fd, uint32_t bytes);
     int (*set_rcvlowat)(void *t, enum conf_side s, int fd, uint32_t bytes);
+    int (*set_buf_bound)(void *t, enum conf_side s, int fd, bool max, uint64_t bytes);
     int (*local_port)(void *t, enum conf_side s, int fd, uint32_t *port);
     int (*peer_name)(void *t, enum conf_side s, int fd, uint64_t *cid, uint32_t *port);
 

@@ -27,7 +27,7 @@ static const struct {
     {ECONNABORTED, "ECONNABORTED"},                           {ECONNRESET, "ECONNRESET"},
     {ENOBUFS, "ENOBUFS"},       {EISCONN, "EISCONN"},         {ENOTCONN, "ENOTCONN"},
     {ETIMEDOUT, "ETIMEDOUT"},   {ECONNREFUSED, "ECONNREFUSED"},
-    {EALREADY, "EALREADY"},     {EINPROGRESS, "EINPROGRESS"},
+    {EALREADY, "EALREADY"},     {EINPROGRESS, "EINPROGRESS"}, {EDESTADDRREQ, "EDESTADDRREQ"},
 };
 
 const char *conf_errname(int err, char *buf, size_t len)

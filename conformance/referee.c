@@ -527,9 +527,20 @@ int ref_report_parse(const char *text, size_t len, const char *path, struct ref_
 
 /* ---- known differences ---- */
 
-enum kkey { K_CASE, K_TARGETS, K_KERNEL, K_LINUX, K_OURS, K_SPEC, K_VERDICT, K_IGNORE, K_N };
-static const char *const kkey_names[K_N] = {"case", "targets", "kernel", "linux",
-                                           "ours", "spec",    "verdict", "ignore"};
+enum kkey {
+    K_CASE,
+    K_TARGETS,
+    K_KERNEL,
+    K_LINUX,
+    K_OURS,
+    K_SPEC,
+    K_VERDICT,
+    K_IGNORE,
+    K_DEVIATION,
+    K_N
+};
+static const char *const kkey_names[K_N] = {"case", "targets", "kernel", "linux",    "ours",
+                                           "spec", "verdict", "ignore", "deviation"};
 
 struct kraw {
     char *v[K_N];
@@ -552,6 +563,7 @@ static void block_free(struct ref_block *b)
         free(b->cases[i]);
     free(b->cases);
     free(b->spec);
+    free(b->deviation);
 }
 
 void ref_known_free(struct ref_known *k)
@@ -695,9 +707,17 @@ static int block_finish(struct ref_known *out, struct kraw *raw, const char *pat
         b.kind = REF_KIND_DIFFERS;
     else if (strcmp(verdict, "packets") == 0)
         b.kind = REF_KIND_PACKETS;
+    else if (strcmp(verdict, "deviation") == 0)
+        b.kind = REF_KIND_DEVIATION;
     else
         rc = fail_at(err, errlen, path, raw->line[K_VERDICT],
-                     "verdict: '%s' is not same, differs or packets", verdict);
+                     "verdict: '%s' is not same, differs, packets or deviation", verdict);
+    if (rc == 0 && (b.kind == REF_KIND_DEVIATION) != (raw->v[K_DEVIATION] != NULL))
+        rc = fail_at(err, errlen, path, raw->first,
+                     "a 'deviation: NAME' line goes with 'verdict: deviation', and only there");
+    if (rc == 0 && raw->v[K_DEVIATION] != NULL &&
+        (b.deviation = strdup(trim(raw->v[K_DEVIATION]))) == NULL)
+        rc = fail_at(err, errlen, path, raw->first, "out of memory");
     if (rc == 0 && b.kind == REF_KIND_PACKETS && raw->v[K_IGNORE] == NULL)
         rc = fail_at(err, errlen, path, raw->first,
                      "a 'verdict: packets' block needs an 'ignore:' line (what may differ)");
@@ -772,7 +792,7 @@ static int known_line(struct ref_known *out, struct kraw *raw, char *s, uint32_t
     if (key < 0)
         return fail_at(err, errlen, path, line,
                        "'%s' is not 'key: value' with a key of case, targets, kernel, linux, "
-                       "ours, spec, verdict, ignore",
+                       "ours, spec, verdict, ignore, deviation",
                        s);
     if (raw->v[key] != NULL)
         return fail_at(err, errlen, path, line, "a second '%s:' in the block from line %" PRIu32,

@@ -132,6 +132,7 @@ enum ref_kind {
     REF_KIND_SAME,    /* documents a behaviour the case accepts both ways */
     REF_KIND_DIFFERS, /* the case's verdict on the target differs from sim */
     REF_KIND_PACKETS, /* the transcripts differ in what `ignore` names */
+    REF_KIND_DEVIATION, /* documents a named deviation (off by default) */
 };
 
 struct ref_block {
@@ -143,6 +144,7 @@ struct ref_block {
     enum ref_kind kind;
     char *spec;
     struct ref_ignore ignore; /* REF_KIND_PACKETS only */
+    char *deviation;    /* REF_KIND_DEVIATION only: the name --deviate takes */
     unsigned used;      /* differences it explained in this judgement */
 };
 

@@ -878,12 +878,18 @@ static void md_packets(const struct judge *j, FILE *md)
         }
 }
 
+/* Blocks that explain differences (same and deviation ones only document). */
+static bool block_explains(const struct ref_block *b)
+{
+    return b->kind == REF_KIND_DIFFERS || b->kind == REF_KIND_PACKETS;
+}
+
 static void md_blocks(const struct judge *j, FILE *md)
 {
     const struct ref_known *k = j->in->known;
     unsigned unused = 0;
     for (unsigned i = 0; i < k->n; i++)
-        unused += k->b[i].used == 0 && k->b[i].kind != REF_KIND_SAME &&
+        unused += k->b[i].used == 0 && block_explains(&k->b[i]) &&
                   (k->b[i].targets & (1u << j->in->judged)) && (k->b[i].kernels & j->in->kernel);
     if (unused == 0)
         return;
@@ -893,7 +899,7 @@ static void md_blocks(const struct judge *j, FILE *md)
             j->tname);
     for (unsigned i = 0; i < k->n; i++) {
         const struct ref_block *b = &k->b[i];
-        if (b->used == 0 && b->kind != REF_KIND_SAME && (b->targets & (1u << j->in->judged)) &&
+        if (b->used == 0 && block_explains(b) && (b->targets & (1u << j->in->judged)) &&
             (b->kernels & j->in->kernel))
             fprintf(md, "- %s:%u (%s%s)\n", k->path, b->line, b->cases[0],
                     b->ncases > 1 ? ", ..." : "");

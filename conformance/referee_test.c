@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "conformance/referee.h"
+#include "transport/transport.h"
 
 /* ---- building kyua-like reports ---- */
 
@@ -407,7 +408,7 @@ ATF_TC_BODY(known_malformed, tc)
     known_bad(BLOCK_HEAD "verdict: differs\n", "k.txt:1:", "no 'kernel:' line");
     known_bad(BLOCK_HEAD "kernel: the kernel drops it\nverdict: differs\n", "k.txt:6:",
               "is not 6.1, 6.12 or both");
-    known_bad(BLOCK_HEAD "kernel: 6.1\nverdict: maybe\n", "k.txt:7:", "not same, differs or packets");
+    known_bad(BLOCK_HEAD "kernel: 6.1\nverdict: maybe\n", "k.txt:7:", "not same, differs, packets or deviation");
     known_bad(BLOCK_HEAD "kernel: 6.1\nverdict: packets\n", "k.txt:1:", "needs an 'ignore:'");
     known_bad(BLOCK_HEAD "kernel: 6.1\nverdict: differs\nignore: len\n", "k.txt:8:",
               "'verdict: packets' blocks only");
@@ -421,13 +422,17 @@ ATF_TC_BODY(known_malformed, tc)
               "'why' is not 'key: value'");
     known_bad(BLOCK_HEAD "kernel: 6.1\nkernel: 6.12\nverdict: differs\n", "k.txt:7:", "a second 'kernel:'");
     known_bad("  indented first\n", "k.txt:1:", "continues no");
+    known_bad(BLOCK_HEAD "kernel: 6.1\nverdict: deviation\n", "k.txt:1:",
+              "'deviation: NAME' line goes with 'verdict: deviation'");
+    known_bad(BLOCK_HEAD "kernel: 6.1\nverdict: differs\ndeviation: bad-credit\n", "k.txt:1:",
+              "'deviation: NAME' line goes with 'verdict: deviation'");
     known_bad("case: a b\ntargets: kernel\nkernel: 6.1\nlinux: x\nours: y\nspec: z\nverdict: differs\n",
               "k.txt:1:", "has a ' '");
     known_bad("case: a\ntargets: host\nkernel: 6.1\nlinux: x\nours: y\nspec: z\nverdict: differs\n",
               "k.txt:2:", "neither kernel nor guest");
 }
 
-ATF_TC_WITHOUT_HEAD(known_file_of_the_tree);
+ATF_TC_WITHOUT_HEAD(known_file_of_the_tree); /* well formed; each deviation documented once */
 ATF_TC_BODY(known_file_of_the_tree, tc)
 {
     const char *path = VSOCKSIM_SRCDIR "/conformance/known-differences.txt";
@@ -441,6 +446,25 @@ ATF_TC_BODY(known_file_of_the_tree, tc)
     char err[512] = "";
     ATF_REQUIRE_MSG(ref_known_parse(buf, n, path, &k, err, sizeof(err)) == 0, "%s", err);
     ATF_CHECK(k.n > 0);
+    /* Every named deviation is documented once, with the kernel's evidence,
+     * and no block names one the table does not have. */
+    unsigned seen[VSOCK_DEV_COUNT] = {0};
+    for (unsigned i = 0; i < k.n; i++) {
+        const struct ref_block *b = &k.b[i];
+        if (b->kind != REF_KIND_DEVIATION)
+            continue;
+        uint64_t m = 0;
+        char derr[256];
+        ATF_CHECK_MSG(vsock_deviations_parse(b->deviation, &m, derr, sizeof(derr)) == 0 &&
+                          m != 0 && (m & (m - 1)) == 0,
+                      "%s:%u: '%s' is not one deviation of the table", path, b->line,
+                      b->deviation);
+        for (unsigned d = 0; d < VSOCK_DEV_COUNT; d++)
+            seen[d] += (m & VSOCK_DEV_BIT(d)) != 0;
+    }
+    for (unsigned d = 0; d < VSOCK_DEV_COUNT; d++)
+        ATF_CHECK_MSG(seen[d] == 1, "deviation %s is documented %u times, not once",
+                      vsock_deviation(d)->name, seen[d]);
     ref_known_free(&k);
 }
 

@@ -484,6 +484,13 @@ static int gt_set_buf_size(void *tp, enum conf_side s, int fd, uint32_t bytes)
     return khost_vsock_set_buf_size(fd, bytes);
 }
 
+static int gt_set_buf_bound(void *tp, enum conf_side s, int fd, bool max, uint64_t bytes)
+{
+    if (s == CONF_HOST)
+        return call_fd(tp, max ? VCTL_SET_BUF_MAX : VCTL_SET_BUF_MIN, fd, bytes);
+    return khost_vsock_set_buf_bound(fd, max, bytes);
+}
+
 static int gt_set_rcvlowat(void *tp, enum conf_side s, int fd, uint32_t bytes)
 {
     if (s == CONF_HOST)
@@ -608,6 +615,7 @@ const struct conf_target_ops conf_target_guest = {
     .poll = gt_poll,
     .sock_error = gt_sock_error,
     .set_buf_size = gt_set_buf_size,
+    .set_buf_bound = gt_set_buf_bound,
     .set_rcvlowat = gt_set_rcvlowat,
     .local_port = gt_local_port,
     .peer_name = gt_peer_name,

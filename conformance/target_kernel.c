@@ -455,8 +455,17 @@ static int kt_set_rcvlowat(void *tp, enum conf_side s, int fd, uint32_t bytes)
 {
     struct kt *t = tp;
     if (s == CONF_GUEST)
-        return vep_set_rcvlowat(ep(t), fd, bytes);
+        return pumped(t, vep_set_rcvlowat(ep(t), fd, bytes)); /* 6.12 may send CREDIT_UPDATE */
     return khost_vsock_set_rcvlowat(fd, bytes);
+}
+
+static int kt_set_buf_bound(void *tp, enum conf_side s, int fd, bool max, uint64_t bytes)
+{
+    struct kt *t = tp;
+    if (s == CONF_HOST)
+        return khost_vsock_set_buf_bound(fd, max, bytes);
+    return pumped(t, max ? vep_set_buf_max_size(ep(t), fd, bytes)
+                         : vep_set_buf_min_size(ep(t), fd, bytes));
 }
 
 static int kt_local_port(void *tp, enum conf_side s, int fd, uint32_t *port)
@@ -800,6 +809,7 @@ const struct conf_target_ops conf_target_kernel = {
     .poll = kt_poll,
     .sock_error = kt_sock_error,
     .set_buf_size = kt_set_buf_size,
+    .set_buf_bound = kt_set_buf_bound,
     .set_rcvlowat = kt_set_rcvlowat,
     .local_port = kt_local_port,
     .peer_name = kt_peer_name,

@@ -43,6 +43,7 @@ static void world_settings(struct world_cfg *wc, const struct conf_opts *o)
 {
     memset(wc, 0, sizeof(*wc));
     wc->linux_ver = o->linux_ver;
+    wc->deviate = o->deviate;
     for (int q = 0; q < VSOCK_VQ_COUNT; q++)
         wc->qsize[q] = o->queue_size;
     wc->rx_buf_size = o->rx_buf_size;
@@ -104,6 +105,7 @@ static void *simt_open(const struct conf_opts *o, char *why, size_t len)
     memset(&cfg, 0, sizeof(cfg));
     cfg.seed = o->seed;
     cfg.linux_ver = o->linux_ver;
+    cfg.deviate = o->deviate;
     snprintf(cfg.scenario.name, sizeof(cfg.scenario.name), "conformance");
     cfg.scenario.ngroups = 0; /* no workload: the case is the only application */
     cfg.check_every_step = true;
@@ -246,6 +248,12 @@ static int simt_set_buf_size(void *tp, enum conf_side s, int fd, uint32_t bytes)
     return vep_set_buf_size(ep_of(tp, s), fd, bytes);
 }
 
+static int simt_set_buf_bound(void *tp, enum conf_side s, int fd, bool max, uint64_t bytes)
+{
+    struct vep *ep = ep_of(tp, s);
+    return max ? vep_set_buf_max_size(ep, fd, bytes) : vep_set_buf_min_size(ep, fd, bytes);
+}
+
 static int simt_set_rcvlowat(void *tp, enum conf_side s, int fd, uint32_t bytes)
 {
     return vep_set_rcvlowat(ep_of(tp, s), fd, bytes);
@@ -297,6 +305,7 @@ const struct conf_target_ops conf_target_sim = {
     .poll = simt_poll,
     .sock_error = simt_sock_error,
     .set_buf_size = simt_set_buf_size,
+    .set_buf_bound = simt_set_buf_bound,
     .set_rcvlowat = simt_set_rcvlowat,
     .local_port = simt_local_port,
     .peer_name = simt_peer_name,

@@ -74,6 +74,7 @@ static struct vdev *make_device(struct vu_backend *b, int *err)
         dc.features = 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_VSOCK_F_STREAM |
                       1ull << VIRTIO_F_EVENT_IDX | 1ull << VIRTIO_F_INDIRECT_DESC;
     dc.sockets.linux_ver = b->cfg.linux_ver;
+    dc.sockets.deviate = b->cfg.deviate;
     dc.sockets.observe_rx = observe_from_guest;
     dc.sockets.observe_ctx = b;
     struct vdev *dev = vdev_new(&dc, err);

@@ -20,6 +20,7 @@ static const char *const op_names[VCTL_OP_END_] = {
     [VCTL_PEER_NAME] = "PEER_NAME", [VCTL_DROPS] = "DROPS",
     [VCTL_RAW_BEGIN] = "RAW_BEGIN", [VCTL_RAW_SEND] = "RAW_SEND",
     [VCTL_RAW_RECV] = "RAW_RECV", [VCTL_PKTLOG] = "PKTLOG",
+    [VCTL_SET_BUF_MAX] = "SET_BUF_MAX", [VCTL_SET_BUF_MIN] = "SET_BUF_MIN",
 };
 
 const char *vctl_op_name(uint16_t op)
