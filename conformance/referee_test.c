@@ -109,7 +109,13 @@ ATF_TC_BODY(pkt_round_trip, tc)
         ref_pkt_format(&p, line, sizeof(line));
         ATF_REQUIRE_MSG(ref_pkt_parse(line, &q, err, sizeof(err)) == 0, "'%s': %s", line, err);
         ATF_CHECK_EQ(q.to_host, p.to_host);
-        ATF_CHECK_MSG(memcmp(&q.h, &p.h, sizeof(p.h)) == 0, "'%s' came back different", line);
+        /* Field by field: the struct has padding, which no parser writes. */
+        ATF_CHECK_MSG(q.h.src_cid == p.h.src_cid && q.h.dst_cid == p.h.dst_cid &&
+                          q.h.src_port == p.h.src_port && q.h.dst_port == p.h.dst_port &&
+                          q.h.len == p.h.len && q.h.type == p.h.type && q.h.op == p.h.op &&
+                          q.h.flags == p.h.flags && q.h.buf_alloc == p.h.buf_alloc &&
+                          q.h.fwd_cnt == p.h.fwd_cnt,
+                      "'%s' came back different", line);
     }
 }
 
