@@ -6,10 +6,17 @@
 
 #include "driver/driver.h"
 
-#define VDRV_DEFAULT_RX_BUF 4096u
-#define VDRV_DEFAULT_TX_PAYLOAD 4096u
-/* Far above what Linux uses (4 KiB rx buffers, 64 KiB packets), low enough
- * that no slot size or arena offset can overflow. */
+/* Linux's guest posts one rx descriptor of VIRTIO_VSOCK_DEFAULT_RX_BUF_SIZE
+ * = SKB_WITH_OVERHEAD(4096) bytes, header included: 4096 minus the 320-byte
+ * aligned skb_shared_info on x86-64 (include/linux/virtio_vsock.h,
+ * net/vmw_vsock/virtio_transport.c virtio_vsock_rx_fill; 6.1.192 and 6.12.118
+ * alike). So 3732 payload bytes per buffer. */
+#define VDRV_DEFAULT_RX_BUF 3776u
+/* Linux's guest sends up to VIRTIO_VSOCK_MAX_PKT_BUF_SIZE (64 KiB) of payload
+ * as one packet (virtio_transport_common.c virtio_transport_send_pkt_info). */
+#define VDRV_DEFAULT_TX_PAYLOAD (64u * 1024u)
+/* Far above what Linux uses (3776-byte rx buffers, 64 KiB packets), low
+ * enough that no slot size or arena offset can overflow. */
 #define VDRV_MAX_BUF (1u << 20)
 #define VDRV_EVENT_BUF 8u    /* le32 id, padded as the brief asks */
 #define VDRV_EVENT_STRIDE 16u /* every arena slot stays 16-aligned */
