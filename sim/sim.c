@@ -328,7 +328,7 @@ static void run_actor(struct sim *s, uint32_t a)
 static void device_restart(struct sim *s)
 {
     sim_note_fault(s, FAULT_DEVICE_RESTART, NULL);
-    sim_flows_disrupt_all(s);
+    sim_flows_device_reset(s);
     s->nnotes = 0;
     s->kick_ready = s->irq_ready = 0;
     int err = world_device_reset(s->w, s->now);
