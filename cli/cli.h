@@ -26,6 +26,7 @@ struct run_opts {
     uint64_t fault_window_ns;
     uint64_t liveness_ns;
     bool linux_reply_pause;
+    enum vsock_linux linux_ver;
 };
 
 int cmd_run(int argc, char **argv);

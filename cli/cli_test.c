@@ -535,6 +535,41 @@ TC(run_violation, "a violation: exit 1, the seed and the command that replays it
     proc_free(&p);
 }
 
+TC(linux_profile_option, "--linux picks the profile: the trace header records it, the replay "
+                         "command repeats it, replay takes it from the header; a bad one exits 2")
+{
+    struct proc p;
+    RUN(&p, "run", "--linux", "6.2");
+    EXPECT_USAGE_ERROR(&p, "vsocksim run: --linux: '6.2' is not a profile (6.1 or 6.12)");
+    proc_free(&p);
+    RUN(&p, "sweep", "--seeds", "1-2", "--linux");
+    EXPECT_USAGE_ERROR(&p, "vsocksim sweep: --linux needs a value");
+    proc_free(&p);
+    RUN(&p, "run", "--scenario", "echo", "--faults", "none", "--steps", "10", "--linux", "6.12",
+        "--trace", "l.trace");
+    EXPECT_EXIT(&p, 1);
+    EXPECT_ERR(&p, "  replay: vsocksim run --seed 1 --scenario echo --faults none --steps 10 "
+                   "--linux 6.12\n");
+    proc_free(&p);
+    char *t = read_file("l.trace");
+    ATF_REQUIRE(t != NULL);
+    ATF_CHECK_MSG(strstr(t, "\noption linux 6.12\n") != NULL, "no profile in the header:\n%.400s", t);
+    free(t);
+    RUN(&p, "replay", "l.trace");
+    EXPECT_EXIT(&p, 1);
+    EXPECT_OUT(&p, "reproduced exactly");
+    proc_free(&p);
+    /* The default is written too, so a trace says whose rules it followed. */
+    RUN(&p, "run", "--scenario", "echo", "--faults", "none", "--steps", "10", "--trace", "d.trace");
+    EXPECT_EXIT(&p, 1);
+    EXPECT_ERR(&p, "--steps 10\n");
+    proc_free(&p);
+    t = read_file("d.trace");
+    ATF_REQUIRE(t != NULL);
+    ATF_CHECK_MSG(strstr(t, "\noption linux 6.1\n") != NULL, "no profile in the header:\n%.400s", t);
+    free(t);
+}
+
 TC(run_trace_replay, "run --trace F then replay F reproduces the run exactly")
 {
     static const char *const scenarios[] = {"echo", "reset-storm"};
@@ -760,6 +795,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, trace_without_file);
     ATF_TP_ADD_TC(tp, run_summary);
     ATF_TP_ADD_TC(tp, run_violation);
+    ATF_TP_ADD_TC(tp, linux_profile_option);
     ATF_TP_ADD_TC(tp, run_trace_replay);
     ATF_TP_ADD_TC(tp, replay_divergence);
     ATF_TP_ADD_TC(tp, show_trace);

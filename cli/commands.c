@@ -129,6 +129,8 @@ static int header_from_opts(const struct run_opts *o, struct trace_header *h)
     snprintf(num, sizeof(num), "%" PRIu64, o->liveness_ns / 1000000);
     if (err == 0)
         err = trace_header_add_option(h, "liveness-ms", num);
+    if (err == 0)
+        err = trace_header_add_option(h, "linux", vsock_linux_name(o->linux_ver));
     if (err == 0 && o->linux_reply_pause)
         err = trace_header_add_option(h, "linux-reply-pause", "1");
     return err < 0 ? -1 : 0;
@@ -250,6 +252,13 @@ int opts_from_header(const struct trace_header *h, struct run_opts *o, const cha
         }
     }
     o->linux_reply_pause = trace_header_option(h, "linux-reply-pause") != NULL;
+    /* Traces from before the profile existed followed 6.1's rules. */
+    const char *lv = trace_header_option(h, "linux");
+    if (lv != NULL && vsock_linux_parse(lv, &o->linux_ver) < 0) {
+        fprintf(stderr, "vsocksim replay: %s: header option 'linux' is '%s', not 6.1 or 6.12\n",
+                path, lv);
+        return -1;
+    }
     o->max_steps = v[0];
     o->fault_window_ns = v[1] * 1000000ull;
     o->liveness_ns = v[2] * 1000000ull;

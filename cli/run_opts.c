@@ -111,6 +111,13 @@ int parse_run_option(const char *cmd, int argc, char **argv, int *i, struct run_
         o->fault_window_ns = ms * 1000000ull;
         return 1;
     }
+    if (strcmp(a, "--linux") == 0) {
+        if ((v = take_value(cmd, argc, argv, i)) == NULL)
+            return -1;
+        if (vsock_linux_parse(v, &o->linux_ver) < 0)
+            return usage_error(cmd, "--linux: '%s' is not a profile (6.1 or 6.12)", v), -1;
+        return 1;
+    }
     if (strcmp(a, "--linux-reply-pause") == 0) {
         o->linux_reply_pause = true;
         return 1;
@@ -169,6 +176,7 @@ void sim_cfg_from_opts(const struct run_opts *o, struct sim_cfg *cfg)
     cfg->liveness_ns = o->liveness_ns;
     cfg->check_every_step = true;
     cfg->linux_reply_pause = o->linux_reply_pause;
+    cfg->linux_ver = o->linux_ver;
 }
 
 void replay_command(const struct run_opts *o, char *buf, size_t len)
@@ -193,6 +201,9 @@ void replay_command(const struct run_opts *o, char *buf, size_t len)
     if (used < len && o->liveness_ns)
         used += (size_t)snprintf(buf + used, len - used, " --liveness-ms %" PRIu64,
                                  o->liveness_ns / 1000000);
+    if (used < len && o->linux_ver != VSOCK_LINUX_DEFAULT)
+        used += (size_t)snprintf(buf + used, len - used, " --linux %s",
+                                 vsock_linux_name(o->linux_ver));
     if (used < len && o->linux_reply_pause)
         snprintf(buf + used, len - used, " --linux-reply-pause");
 }

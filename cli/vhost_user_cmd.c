@@ -18,6 +18,7 @@ struct vu_cmd_opts {
     bool verbose;
     bool no_seqpacket;
     bool no_reply_ack;
+    enum vsock_linux linux_ver;
     uint64_t max_connections; /* 0: serve forever */
 };
 
@@ -48,7 +49,7 @@ static int parse_one(int argc, char **argv, int *i, struct vu_cmd_opts *o)
     if (strcmp(a, "--no-reply-ack") == 0)
         return o->no_reply_ack = true, 1;
     if (strcmp(a, "--socket") && strcmp(a, "--cid") && strcmp(a, "--uds-path") &&
-        strcmp(a, "--max-connections") && strcmp(a, "--control"))
+        strcmp(a, "--max-connections") && strcmp(a, "--control") && strcmp(a, "--linux"))
         return 0;
     if (needs_value(a, argc, *i) != 0)
         return -1;
@@ -59,6 +60,10 @@ static int parse_one(int argc, char **argv, int *i, struct vu_cmd_opts *o)
         o->uds_path = v;
     else if (strcmp(a, "--control") == 0)
         o->control = v;
+    else if (strcmp(a, "--linux") == 0) {
+        if (vsock_linux_parse(v, &o->linux_ver) != 0)
+            return usage_error("vhost-user", "--linux: '%s' is not a profile (6.1 or 6.12)", v), -1;
+    }
     else if (strcmp(a, "--cid") == 0) {
         if (parse_u64(v, &o->cid) != 0)
             return usage_error("vhost-user", "--cid wants a number, not '%s'", v), -1;
@@ -120,6 +125,7 @@ int cmd_vhost_user(int argc, char **argv)
     struct vu_cfg cfg = {
         .guest_cid = o.cid,
         .uds_path = o.uds_path,
+        .linux_ver = o.linux_ver,
         .no_seqpacket = o.no_seqpacket,
         .no_reply_ack = o.no_reply_ack,
         .log = log_line,

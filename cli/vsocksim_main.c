@@ -14,8 +14,8 @@ static const struct command commands[] = {
     {"run", cmd_run, "run one simulation and print a summary",
      "usage: vsocksim run [--seed N] [--scenario NAME | --scenario-file FILE]\n"
      "                    [--faults SPEC] [--steps N] [--fault-window-ms MS]\n"
-     "                    [--liveness-ms MS] [--linux-reply-pause] [--trace FILE]\n"
-     "                    [--quiet]\n"
+     "                    [--liveness-ms MS] [--linux 6.1|6.12] [--linux-reply-pause]\n"
+     "                    [--trace FILE] [--quiet]\n"
      "\n"
      "Runs one simulation: our guest driver and our device over split virtqueues,\n"
      "with every choice decided by the seed, and the invariant oracle checked after\n"
@@ -31,6 +31,8 @@ static const struct command commands[] = {
      "  --fault-window-ms MS faults stop at this simulated time (default 2000)\n"
      "  --liveness-ms MS     once faults stop, every flow must end within this\n"
      "                       (default 30000)\n"
+     "  --linux 6.1|6.12     whose rules the model follows where the spec leaves room:\n"
+     "                       Debian 12's 6.1.192 (default) or 6.12.118\n"
      "  --linux-reply-pause  the guest stops taking rx while a ring's worth of replies\n"
      "                       waits, as Linux 6.1 does (against vhost's matching rule\n"
      "                       this can deadlock: try --faults tiny-rings=1)\n"
@@ -102,7 +104,7 @@ static const struct command commands[] = {
     {"sweep", cmd_sweep, "run many seeds and list the failing ones",
      "usage: vsocksim sweep --seeds A-B [--shard I/N] [--scenario NAME | --scenario-file F]\n"
      "                      [--faults SPEC] [--steps N] [--fault-window-ms MS]\n"
-     "                      [--liveness-ms MS] [--linux-reply-pause]\n"
+     "                      [--liveness-ms MS] [--linux 6.1|6.12] [--linux-reply-pause]\n"
      "\n"
      "Runs every seed from A to B (inclusive). --shard I/N takes every N-th seed\n"
      "starting at the I-th (1 <= I <= N), so N machines can split one sweep.\n"
@@ -116,6 +118,7 @@ static const struct command commands[] = {
      "usage: vsocksim vhost-user --socket PATH --cid N [--uds-path PREFIX]\n"
      "                           [--no-seqpacket] [--no-reply-ack] [--verbose]\n"
      "                           [--max-connections N] [--control PATH]\n"
+     "                           [--linux 6.1|6.12]\n"
      "\n"
      "Listens on the Unix socket PATH for QEMU (-chardev socket,path=PATH\n"
      "-device vhost-user-vsock-pci,chardev=...; guest memory must be shared:\n"
@@ -134,6 +137,8 @@ static const struct command commands[] = {
      "                       (QEMU: -chardev socket,path=PATH on a virtserialport\n"
      "                       named vsocksim.ctl): the conformance cases inside the\n"
      "                       guest drive the host sockets through it\n"
+     "  --linux 6.1|6.12     whose rules the device follows where the spec leaves\n"
+     "                       room (default 6.1)\n"
      "\n"
      "Serves one front end at a time and the next one after it leaves.\n"},
 };

@@ -244,6 +244,40 @@ ATF_TC_BODY(seeds_config, tc)
                       "'%s' was accepted (or no message: '%s')", bad[i], err);
 }
 
+ATF_TC(linux_config);
+ATF_TC_HEAD(linux_config, tc)
+{
+    atf_tc_set_md_var(tc, "descr",
+                      "the linux config value picks the profile a case sees (default 6.1); a bad "
+                      "one is refused with its name");
+}
+static void note_linux(struct conf *c, const void *arg)
+{
+    *(enum vsock_linux *)arg = conf_linux(c);
+}
+ATF_TC_BODY(linux_config, tc)
+{
+    (void)tc;
+    char err[256];
+    struct conf_runcfg rc;
+    ATF_REQUIRE(conf_runcfg_parse("1", "", &rc, err, sizeof(err)) == 0);
+    ATF_CHECK_EQ(rc.linux_ver, VSOCK_LINUX_6_1);
+    ATF_REQUIRE(conf_runcfg_parse("2", "6.12", &rc, err, sizeof(err)) == 0);
+    ATF_CHECK_EQ(rc.linux_ver, VSOCK_LINUX_6_12);
+    ATF_CHECK_EQ(rc.seeds.n, 2);
+    static const char *const bad[] = {"6.2", "6", "latest"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ATF_CHECK_MSG(conf_runcfg_parse("1", bad[i], &rc, err, sizeof(err)) < 0 &&
+                          strstr(err, "linux:") != NULL && strstr(err, bad[i]) != NULL,
+                      "'%s' was accepted (or no message: '%s')", bad[i], err);
+    enum vsock_linux seen = VSOCK_LINUX_COUNT;
+    struct conf_runnable r = {"linux_seen", CONF_SIM, 0, NULL, note_linux, &seen};
+    ATF_REQUIRE(conf_runcfg_parse("1", "6.12", &rc, err, sizeof(err)) == 0);
+    char msg[1024];
+    ATF_REQUIRE_EQ(conf_run(&r, "sim", &rc, msg, sizeof(msg)), CONF_PASS);
+    ATF_CHECK_EQ(seen, VSOCK_LINUX_6_12);
+}
+
 ATF_TC(targets_refuse_with_reason);
 ATF_TC_HEAD(targets_refuse_with_reason, tc)
 {
@@ -255,8 +289,8 @@ ATF_TC_BODY(targets_refuse_with_reason, tc)
 {
     (void)tc;
     char msg[1024];
-    struct conf_seeds s;
-    ATF_REQUIRE(conf_seeds_parse("1", &s, msg, sizeof(msg)) == 0);
+    struct conf_runcfg s;
+    ATF_REQUIRE(conf_runcfg_parse("1", NULL, &s, msg, sizeof(msg)) == 0);
     const struct conf_case *k = all_cases[0];
     ATF_CHECK_EQ(conf_run_case(k, "mars", &s, msg, sizeof(msg)), CONF_FAIL);
     ATF_CHECK_MSG(strstr(msg, "unknown target 'mars'") && strstr(msg, "sim"), "%s", msg);
@@ -287,6 +321,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, registry_complete);
     ATF_TP_ADD_TC(tp, sim_seeds_differ);
     ATF_TP_ADD_TC(tp, seeds_config);
+    ATF_TP_ADD_TC(tp, linux_config);
     ATF_TP_ADD_TC(tp, targets_refuse_with_reason);
     return atf_no_error();
 }

@@ -165,6 +165,7 @@ void *conf_scratch(struct conf *c, size_t bytes)
 const char *conf_target_name(const struct conf *c) { return c->ops->name; }
 unsigned conf_target_mask(const struct conf *c) { return c->ops->mask; }
 const struct conf_opts *conf_options(const struct conf *c) { return &c->opts; }
+enum vsock_linux conf_linux(const struct conf *c) { return c->opts.linux_ver; }
 uint64_t conf_host_cid(const struct conf *c) { (void)c; return VSOCK_CID_HOST; }
 
 unsigned conf_caps(const struct conf *c)

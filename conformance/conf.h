@@ -53,6 +53,7 @@ struct conf;
 /* Setup a case may ask for before conf_open (defaults: 0 = the target's). */
 struct conf_opts {
     uint64_t seed;           /* sim: the run's seed */
+    enum vsock_linux linux_ver; /* the run's Linux profile (set by the runner) */
     uint32_t queue_size;     /* rx/tx/event; CONF_CAP_CONFIG */
     uint32_t rx_buf_size;    /* guest rx buffer incl. header; CONF_CAP_CONFIG */
     uint64_t features;       /* device offer; 0 = all */
@@ -76,6 +77,10 @@ unsigned conf_target_mask(const struct conf *c);
 unsigned conf_caps(const struct conf *c);
 /* The opts the target was opened with (the seed above all). */
 const struct conf_opts *conf_options(const struct conf *c);
+/* The Linux profile of the run: whose rules the sim target's model follows,
+ * and the kernel a real target runs (cases whose expectation changed
+ * between kernels ask it). */
+enum vsock_linux conf_linux(const struct conf *c);
 uint64_t conf_guest_cid(const struct conf *c);
 uint64_t conf_host_cid(const struct conf *c); /* 2 */
 /* Nanoseconds: simulated on sim, monotonic elsewhere. */

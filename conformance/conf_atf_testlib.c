@@ -40,11 +40,12 @@ void conf_atf_run(const atf_tc_t *tc, const struct conf_runnable *r)
 {
     const char *target = atf_tc_get_config_var_wd(tc, "target", "sim");
     const char *spec = atf_tc_get_config_var_wd(tc, "seeds", "");
-    struct conf_seeds seeds;
+    const char *linux_ver = atf_tc_get_config_var_wd(tc, "linux", "");
+    struct conf_runcfg rc;
     char msg[2048];
-    if (conf_seeds_parse(spec, &seeds, msg, sizeof(msg)) < 0)
+    if (conf_runcfg_parse(spec, linux_ver, &rc, msg, sizeof(msg)) < 0)
         atf_tc_fail("%s", msg);
-    enum conf_verdict v = conf_run(r, target, &seeds, msg, sizeof(msg));
+    enum conf_verdict v = conf_run(r, target, &rc, msg, sizeof(msg));
     if (v == CONF_SKIP)
         atf_tc_skip("%s", msg);
     if (v == CONF_FAIL)

@@ -87,16 +87,34 @@ bad:
     return -1;
 }
 
+int conf_runcfg_parse(const char *seeds, const char *linux_ver, struct conf_runcfg *out,
+                      char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (conf_seeds_parse(seeds, &out->seeds, err, errlen) < 0)
+        return -1;
+    out->linux_ver = VSOCK_LINUX_DEFAULT;
+    if (linux_ver == NULL || *linux_ver == '\0')
+        return 0;
+    if (vsock_linux_parse(linux_ver, &out->linux_ver) < 0) {
+        snprintf(err, errlen, "linux: '%s' is not a profile (6.1 or 6.12)", linux_ver);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- one run ---- */
 
 static enum conf_verdict run_once(const struct conf_runnable *r, const char *target,
-                                  uint64_t seed, const char *label, char *msg, size_t len)
+                                  const struct conf_runcfg *rc, uint64_t seed, const char *label,
+                                  char *msg, size_t len)
 {
     struct conf_opts o;
     memset(&o, 0, sizeof(o));
     if (r->opts != NULL)
         o = *r->opts;
     o.seed = seed;
+    o.linux_ver = rc->linux_ver;
     char why[512] = "";
     struct conf *c = conf_open(target, &o, why, sizeof(why));
     if (c == NULL) {
@@ -136,8 +154,9 @@ static enum conf_verdict run_once(const struct conf_runnable *r, const char *tar
 }
 
 enum conf_verdict conf_run(const struct conf_runnable *r, const char *target,
-                           const struct conf_seeds *seeds, char *msg, size_t len)
+                           const struct conf_runcfg *rc, char *msg, size_t len)
 {
+    const struct conf_seeds *seeds = &rc->seeds;
     msg[0] = '\0';
     const struct conf_target_ops *ops = conf_target_find(target);
     char why[512] = "";
@@ -163,7 +182,7 @@ enum conf_verdict conf_run(const struct conf_runnable *r, const char *target,
         char label[48] = "";
         if (ops->mask == CONF_SIM)
             snprintf(label, sizeof(label), "seed %" PRIu64 ": ", seeds->seed[i]);
-        enum conf_verdict v = run_once(r, target, ops->mask == CONF_SIM ? seeds->seed[i] : 0,
+        enum conf_verdict v = run_once(r, target, rc, ops->mask == CONF_SIM ? seeds->seed[i] : 0,
                                        label, msg, len);
         if (v != CONF_PASS)
             return v;
@@ -178,7 +197,7 @@ static void case_body(struct conf *c, const void *arg)
 }
 
 enum conf_verdict conf_run_case(const struct conf_case *k, const char *target,
-                                const struct conf_seeds *seeds, char *msg, size_t len)
+                                const struct conf_runcfg *rc, char *msg, size_t len)
 {
     struct conf_runnable r = {
         .name = k->name,
@@ -188,5 +207,5 @@ enum conf_verdict conf_run_case(const struct conf_case *k, const char *target,
         .body = case_body,
         .arg = k,
     };
-    return conf_run(&r, target, seeds, msg, len);
+    return conf_run(&r, target, rc, msg, len);
 }

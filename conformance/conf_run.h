@@ -29,6 +29,18 @@ struct conf_seeds {
  * "a,b,c"; NULL or "" gives 1..CONF_DEFAULT_SEEDS. 0, or -1 with a message. */
 int conf_seeds_parse(const char *spec, struct conf_seeds *out, char *err, size_t errlen);
 
+/* What a whole run shares: the seeds (sim) and the Linux profile, whose
+ * rules the sim target's model follows and which the real targets check
+ * against the kernel they run on. */
+struct conf_runcfg {
+    struct conf_seeds seeds;
+    enum vsock_linux linux_ver;
+};
+/* The `seeds` and `linux` config values ("6.1" or "6.12"; NULL or "" for
+ * the default): 0, or -1 with a message. */
+int conf_runcfg_parse(const char *seeds, const char *linux_ver, struct conf_runcfg *out,
+                      char *err, size_t errlen);
+
 /* What a run needs to know about the thing it runs. */
 struct conf_runnable {
     const char *name;
@@ -42,10 +54,10 @@ struct conf_runnable {
 /* Runs r on the target under every seed; msg gets the reason for a fail or
  * a skip ("seed 2: conformance/cases_x.c:40: ..."). */
 enum conf_verdict conf_run(const struct conf_runnable *r, const char *target,
-                           const struct conf_seeds *seeds, char *msg, size_t len);
+                           const struct conf_runcfg *rc, char *msg, size_t len);
 /* The same for a C case. */
 enum conf_verdict conf_run_case(const struct conf_case *k, const char *target,
-                                const struct conf_seeds *seeds, char *msg, size_t len);
+                                const struct conf_runcfg *rc, char *msg, size_t len);
 
 /* For the runner: where conf_fail jumps and writes (conf.c). */
 void conf_set_fail_jump(struct conf *c, jmp_buf *env, char *msg, size_t len);

@@ -175,10 +175,10 @@ static enum conf_verdict run_text(const char *text, char *msg, size_t len)
     char err[512] = "";
     struct script *s = parse(text, err, sizeof(err));
     ATF_REQUIRE_MSG(s != NULL, "%s", err);
-    struct conf_seeds seeds;
-    ATF_REQUIRE(conf_seeds_parse("1", &seeds, err, sizeof(err)) == 0);
+    struct conf_runcfg rc;
+    ATF_REQUIRE(conf_runcfg_parse("1", NULL, &rc, err, sizeof(err)) == 0);
     struct conf_runnable r = {"t", script_targets(s), script_caps(s), NULL, run_script, s};
-    enum conf_verdict v = conf_run(&r, "sim", &seeds, msg, len);
+    enum conf_verdict v = conf_run(&r, "sim", &rc, msg, len);
     script_free(s);
     return v;
 }

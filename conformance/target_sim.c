@@ -38,6 +38,7 @@ static bool raw_exempt(void *ctx, bool guest_side, const struct vep_conn_info *c
 static void world_settings(struct world_cfg *wc, const struct conf_opts *o)
 {
     memset(wc, 0, sizeof(*wc));
+    wc->linux_ver = o->linux_ver;
     for (int q = 0; q < VSOCK_VQ_COUNT; q++)
         wc->qsize[q] = o->queue_size;
     wc->rx_buf_size = o->rx_buf_size;
@@ -95,6 +96,7 @@ static void *simt_open(const struct conf_opts *o, char *why, size_t len)
     struct sim_cfg cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.seed = o->seed;
+    cfg.linux_ver = o->linux_ver;
     snprintf(cfg.scenario.name, sizeof(cfg.scenario.name), "conformance");
     cfg.scenario.ngroups = 0; /* no workload: the case is the only application */
     cfg.check_every_step = true;

@@ -170,7 +170,8 @@ void fuzz_sim_one(const uint8_t *data, size_t len, struct fuzz_report *rep)
 }
 
 /* As cli/commands.c writes a run's header: one option per fault, the
- * scenario file, the step budget, the fault window and the liveness bound. */
+ * scenario file, the step budget, the fault window, the liveness bound and
+ * the Linux profile. */
 static int add_faults(const struct sim_faults *f, struct trace_header *h)
 {
     for (int i = 0; i < FAULT_COUNT; i++) {
@@ -207,7 +208,8 @@ int fuzz_sim_trace_header(const struct fuzz_sim_setup *su, struct trace_header *
     if (add_faults(&c->faults, h) < 0 || trace_header_add_option(h, "scenario-file", path) < 0 ||
         add_number(h, "steps", c->max_steps) < 0 ||
         add_number(h, "fault-window-ms", c->fault_window_ns / 1000000) < 0 ||
-        add_number(h, "liveness-ms", c->liveness_ns / 1000000) < 0)
+        add_number(h, "liveness-ms", c->liveness_ns / 1000000) < 0 ||
+        trace_header_add_option(h, "linux", vsock_linux_name(c->linux_ver)) < 0)
         return -1;
     return 0;
 }

@@ -4,10 +4,12 @@
 #   make conformance CONF_TARGET=sim CONF_SEEDS=1-50
 #   make conformance CONF_TARGET=kernel       skipped with the reason outside
 #                                             the guest image
-# CONF_SEEDS is N (seeds 1..N), A-B or a,b,c. Results: $(B)/conformance.db;
+# CONF_SEEDS is N (seeds 1..N), A-B or a,b,c; CONF_LINUX the Linux profile
+# (6.1 or 6.12) the sim target's model follows. Results: $(B)/conformance.db;
 # the details of failed cases are printed.
 CONF_TARGET ?= sim
 CONF_SEEDS ?= 3
+CONF_LINUX ?= 6.1
 CONF_PROGS := $(addprefix $(B)/conformance/,cases_test scripts_test script_test matrix_test)
 
 .PHONY: conformance
@@ -16,6 +18,7 @@ conformance: deps $(CONF_PROGS)
 	@rm -f $(B)/conformance.db
 	@kyua --config=none --logfile=$(B)/conformance.log \
 	    -v test_suites.vsocksim.target=$(CONF_TARGET) -v test_suites.vsocksim.seeds=$(CONF_SEEDS) \
+	    -v test_suites.vsocksim.linux=$(CONF_LINUX) \
 	    test --kyuafile=conformance/Kyuafile --build-root=$(B)/conformance \
 	    --results-file=$(B)/conformance.db >$(B)/conformance.out 2>&1; \
 	rc=$$?; \

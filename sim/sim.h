@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "transport/transport.h"
+
 #define SIM_VERSION "0.1.0"
 
 /* ---- faults ---------------------------------------------------------------- */
@@ -105,6 +107,7 @@ struct world_cfg;
 
 struct sim_cfg {
     uint64_t seed;
+    enum vsock_linux linux_ver; /* the Linux profile (transport/transport.h) */
     struct scenario scenario;
     struct sim_faults faults;
     uint64_t max_steps;        /* 0 = 5,000,000 */

@@ -61,6 +61,10 @@ static void resolve_defaults(struct world_cfg *c)
             c->qsize[q] = WORLD_DEFAULT_QSIZE;
     if (c->guest_cid == 0)
         c->guest_cid = WORLD_DEFAULT_GUEST_CID;
+    /* One kernel on both sides, as in the guest images: the guest's driver
+     * and vhost come from the same Debian kernel. */
+    c->guest.linux_ver = c->linux_ver;
+    c->host.linux_ver = c->linux_ver;
 }
 
 /* Each ring on its own page, as a guest allocates them, and the arena on the

@@ -72,6 +72,20 @@ void vsock_hdr_decode(const uint8_t in[VSOCK_HDR_LEN], struct vsock_hdr *h);
 const char *vsock_op_name(uint16_t op);     /* "REQUEST", ..., "OP?" */
 const char *vsock_type_name(uint16_t type); /* "STREAM", "SEQPACKET", "TYPE?" */
 
+/* ---- the Linux profile --------------------------------------------------------
+ * Where the spec leaves room, the model does what Debian's kernel does: the
+ * kernel is the referee. Rules that changed between the two kernels the guest
+ * images boot are chosen by the profile; each such rule names it at its code. */
+enum vsock_linux {
+    VSOCK_LINUX_6_1 = 0, /* Debian 12's 6.1.192 (linux-image-6.1.0-*-amd64): the default */
+    VSOCK_LINUX_6_12,    /* Debian 12's 6.12.118 (linux-image-6.12.*+deb12-amd64-unsigned) */
+    VSOCK_LINUX_COUNT
+};
+#define VSOCK_LINUX_DEFAULT VSOCK_LINUX_6_1
+const char *vsock_linux_name(enum vsock_linux v); /* "6.1", "6.12", "?" */
+/* "6.1" or "6.12": 0, or -1 for anything else. */
+int vsock_linux_parse(const char *s, enum vsock_linux *out);
+
 /* ---- endpoint ---------------------------------------------------------------- */
 
 /* Drop reasons for packets an endpoint refuses; each has a counter. */
@@ -104,6 +118,7 @@ struct vep_counters {
 };
 
 struct vep_cfg {
+    enum vsock_linux linux_ver; /* whose rules (0 = VSOCK_LINUX_DEFAULT) */
     uint64_t local_cid;   /* our CID; may change (transport reset) */
     uint64_t peer_cid;    /* the only CID we talk to (guest: 2, device: the guest's) */
     bool check_src_cid;   /* drop packets not from peer_cid (vhost does) */

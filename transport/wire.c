@@ -1,6 +1,8 @@
 /* The 44-byte little-endian packet header (5.10.6) and names for its fields. */
 #include "transport/transport.h"
 
+#include <string.h>
+
 static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
 {
     for (unsigned i = 0; i < bytes; i++)
@@ -85,4 +87,33 @@ const char *vep_drop_name(enum vep_drop d)
         [VEP_DROP_REPLY_LIMIT] = "reply-limit",
     };
     return (unsigned)d < VEP_DROP_COUNT && names[d] ? names[d] : "drop?";
+}
+
+const char *vsock_linux_name(enum vsock_linux v)
+{
+    switch (v) {
+    case VSOCK_LINUX_6_1: return "6.1";
+    case VSOCK_LINUX_6_12: return "6.12";
+    case VSOCK_LINUX_COUNT: break;
+    }
+    return "?";
+}
+
+int vsock_linux_parse(const char *s, enum vsock_linux *out)
+{
+    static const struct {
+        const char *name;
+        enum vsock_linux v;
+    } known[] = {
+        {"6.1", VSOCK_LINUX_6_1},
+        {"6.12", VSOCK_LINUX_6_12},
+    };
+    if (s == NULL)
+        return -1;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(s, known[i].name) == 0) {
+            *out = known[i].v;
+            return 0;
+        }
+    return -1;
 }

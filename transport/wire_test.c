@@ -267,6 +267,28 @@ ATF_TC_BODY(drop_names, tc)
     TT_TRUE(strcmp("drop?", vep_drop_name((enum vep_drop)-1)) == 0, "-1");
 }
 
+TT_TC(linux_profile_names, "the Linux profiles parse from their names and print back")
+ATF_TC_BODY(linux_profile_names, tc)
+{
+    for (int v = 0; v < VSOCK_LINUX_COUNT; v++) {
+        enum vsock_linux back = VSOCK_LINUX_COUNT;
+        const char *name = vsock_linux_name((enum vsock_linux)v);
+        TT_TRUE(vsock_linux_parse(name, &back) == 0 && back == (enum vsock_linux)v,
+                "profile %d (%s) does not parse back", v, name);
+    }
+    TT_TRUE(strcmp(vsock_linux_name(VSOCK_LINUX_6_1), "6.1") == 0, "6.1");
+    TT_TRUE(strcmp(vsock_linux_name(VSOCK_LINUX_6_12), "6.12") == 0, "6.12");
+    TT_TRUE(strcmp(vsock_linux_name(VSOCK_LINUX_COUNT), "?") == 0, "COUNT");
+    TT_TRUE(VSOCK_LINUX_DEFAULT == VSOCK_LINUX_6_1, "the default is Debian 12's 6.1");
+    const char *bad[] = {"", "6", "6.2", "6.1.192", "6.12x", " 6.1", "linux"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        enum vsock_linux v = VSOCK_LINUX_6_12;
+        TT_TRUE(vsock_linux_parse(bad[i], &v) < 0 && v == VSOCK_LINUX_6_12,
+                "'%s' parsed, or changed the output", bad[i]);
+    }
+    TT_TRUE(vsock_linux_parse(NULL, NULL) < 0, "NULL");
+}
+
 ATF_TP_ADD_TCS(tp)
 {
     ATF_TP_ADD_TC(tp, hdr_len_is_44);
@@ -279,5 +301,6 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, type_names);
     ATF_TP_ADD_TC(tp, wire_constants);
     ATF_TP_ADD_TC(tp, drop_names);
+    ATF_TP_ADD_TC(tp, linux_profile_names);
     return atf_no_error();
 }

@@ -30,6 +30,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "transport/transport.h"
+
 struct vdev;
 struct vep;
 
@@ -80,6 +82,7 @@ struct vu_cfg {
     /* Unix-socket prefix of the host side, or NULL for none (the host
      * sockets are then only reachable through vu_sockets). */
     const char *uds_path;
+    enum vsock_linux linux_ver; /* whose rules the device follows (0 = 6.1) */
     bool no_seqpacket;      /* do not offer VIRTIO_VSOCK_F_SEQPACKET */
     bool no_reply_ack;      /* do not offer VHOST_USER_PROTOCOL_F_REPLY_ACK */
     uint64_t max_region;    /* largest memory region accepted; 0 = 64 GiB */

@@ -72,6 +72,7 @@ static struct vdev *make_device(struct vu_backend *b, int *err)
     };
     if (b->cfg.no_seqpacket)
         dc.features = VDEV_DEFAULT_OFFER & ~(1ull << VIRTIO_VSOCK_F_SEQPACKET);
+    dc.sockets.linux_ver = b->cfg.linux_ver;
     dc.sockets.observe_rx = observe_from_guest;
     dc.sockets.observe_ctx = b;
     struct vdev *dev = vdev_new(&dc, err);
