@@ -66,16 +66,20 @@ struct conf_target_ops {
     int (*ring_info)(void *t, unsigned q, struct conf_ring_info *out);
     int (*transport_reset)(void *t);
     uint64_t (*drops)(void *t, enum conf_side s, enum vep_drop why);
+    int (*device_stop)(void *t);
+    int (*device_start)(void *t);
+    int (*device_reset)(void *t);
+    int (*rx_used_len_extra)(void *t, int32_t extra);
+    int (*device_features)(void *t, uint64_t *out);
+    int64_t (*queue_errors)(void *t, unsigned q);
+    int64_t (*transcript)(void *t, uint32_t first, struct conf_pktlog_entry *out, uint32_t max);
 };
+
 
 /* The packets that crossed the rings during a case, printed when the
  * target closes as "vsocksim-pkt g>h|h>g <conf_hdr_format>" lines for the
  * differential report (ci/differential.sh). Bounded: packets beyond the
  * capacity are counted, and the count printed. */
-struct conf_pktlog_entry {
-    bool to_host;
-    struct vsock_hdr h;
-};
 struct conf_pktlog {
     struct conf_pktlog_entry *e;
     uint32_t n, cap;
@@ -86,6 +90,10 @@ bool conf_pktlog_init(struct conf_pktlog *log, uint32_t cap);
 void conf_pktlog_add(struct conf_pktlog *log, bool to_host, const struct vsock_hdr *h);
 void conf_pktlog_print(const struct conf_pktlog *log);
 void conf_pktlog_free(struct conf_pktlog *log);
+/* A transcript's entries from first on (the conf_transcript op over a
+ * target's own log): how many there are from first, up to max copied. */
+int64_t conf_pktlog_copy(const struct conf_pktlog *log, uint32_t first,
+                         struct conf_pktlog_entry *out, uint32_t max);
 
 /* Packets held for a case that speaks for one side (raw mode): a bounded
  * ring of copies; packets beyond it, or whose copy cannot be made, are

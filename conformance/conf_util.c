@@ -112,6 +112,17 @@ void conf_pktlog_print(const struct conf_pktlog *log)
         printf("vsocksim-pkt dropped %" PRIu64 " more\n", log->dropped);
 }
 
+int64_t conf_pktlog_copy(const struct conf_pktlog *log, uint32_t first,
+                         struct conf_pktlog_entry *out, uint32_t max)
+{
+    if (first > log->n)
+        return -EINVAL;
+    uint32_t n = log->n - first;
+    for (uint32_t i = 0; i < n && i < max; i++)
+        out[i] = log->e[first + i];
+    return n;
+}
+
 void conf_pktlog_free(struct conf_pktlog *log)
 {
     free(log->e);

@@ -43,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GT_CAPS CONF_CAP_RAW_HOST
+#define GT_CAPS (CONF_CAP_RAW_HOST | CONF_CAP_DEVICE_STOP | CONF_CAP_USED_LEN)
 #define GT_RPC_TIMEOUT_MS 5000
 #define GT_SLICE_NS 1000000u
 #define GT_MAX_GUEST_FDS 256u
@@ -168,7 +168,8 @@ static void *gt_open(const struct conf_opts *o, char *why, size_t len)
         return NULL;
     }
     t->host_buf_alloc = o->host_buf_alloc;
-    t->config_ok = o->queue_size == 0 && o->rx_buf_size == 0 && o->features == 0;
+    t->config_ok = o->queue_size == 0 && o->rx_buf_size == 0 && o->features == 0 &&
+                   o->tx_max_payload == 0;
     t->ctl = open(VCTL_GUEST_PORT, O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (t->ctl < 0) {
         snprintf(why, len, "%s: %s", VCTL_GUEST_PORT, strerror(errno));
@@ -202,28 +203,41 @@ static void close_guest_fds(struct gt *t)
  * keeps them from HELLO on), printed as the other targets print theirs, for
  * the differential report. A backend without the transcript, or a broken
  * channel, leaves the case without one: that is no failure of the case. */
-static void print_transcript(struct gt *t)
+/* The backend's transcript of this session from entry `first` on, into log;
+ * the packets the backend could not keep (*lost). false when the channel or
+ * the backend cannot tell. */
+static bool fetch_transcript(struct gt *t, uint64_t first, struct conf_pktlog *log,
+                             uint64_t *lost)
 {
-    struct conf_pktlog log;
-    if (t->broken[0] != '\0' || !conf_pktlog_init(&log, CONF_PKTLOG_MAX))
-        return;
-    uint64_t first = 0, lost = 0;
+    if (t->broken[0] != '\0')
+        return false;
     for (;;) {
         struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {first}}, rp;
         int64_t n = rpc(t, &rq, &rp);
-        if (n <= 0 || rp.dlen != (uint64_t)n * VCTL_PKTLOG_ENTRY || rp.data == NULL)
-            break;
+        if (n < 0)
+            return false;
+        if (n == 0 || rp.dlen != (uint64_t)n * VCTL_PKTLOG_ENTRY || rp.data == NULL)
+            return n == 0;
         for (int64_t i = 0; i < n; i++) {
             const uint8_t *e = rp.data + i * VCTL_PKTLOG_ENTRY;
             struct vsock_hdr h;
             vsock_hdr_decode(e + 1, &h);
-            conf_pktlog_add(&log, e[0] == 1, &h);
+            conf_pktlog_add(log, e[0] == 1, &h);
         }
         first += (uint64_t)n;
-        lost = rp.v[2];
+        *lost = rp.v[2];
         if (first >= rp.v[1])
-            break;
+            return true;
     }
+}
+
+static void print_transcript(struct gt *t)
+{
+    struct conf_pktlog log;
+    uint64_t lost = 0;
+    if (t->broken[0] != '\0' || !conf_pktlog_init(&log, CONF_PKTLOG_MAX))
+        return;
+    (void)fetch_transcript(t, 0, &log, &lost);
     log.dropped += lost;
     conf_pktlog_print(&log);
     conf_pktlog_free(&log);
@@ -539,6 +553,38 @@ static uint64_t gt_drops(void *tp, enum conf_side s, enum vep_drop why)
     return r < 0 ? 0 : (uint64_t)r;
 }
 
+static int gt_device_stop(void *tp)
+{
+    struct vctl_msg rp;
+    return (int)call3(tp, VCTL_DEVICE_STOP, 0, 0, 0, &rp);
+}
+
+static int gt_device_start(void *tp)
+{
+    struct vctl_msg rp;
+    return (int)call3(tp, VCTL_DEVICE_START, 0, 0, 0, &rp);
+}
+
+static int gt_rx_used_len_extra(void *tp, int32_t extra)
+{
+    struct vctl_msg rp;
+    return (int)call3(tp, VCTL_USED_LEN_EXTRA, (uint64_t)(int64_t)extra, 0, 0, &rp);
+}
+
+static int64_t gt_transcript(void *tp, uint32_t first, struct conf_pktlog_entry *out,
+                             uint32_t max)
+{
+    struct gt *t = tp;
+    struct conf_pktlog log;
+    uint64_t lost = 0;
+    if (!conf_pktlog_init(&log, CONF_PKTLOG_MAX))
+        return -ENOMEM;
+    int64_t n = fetch_transcript(t, first, &log, &lost) ? conf_pktlog_copy(&log, 0, out, max)
+                                                         : -EIO;
+    conf_pktlog_free(&log);
+    return n;
+}
+
 const struct conf_target_ops conf_target_guest = {
     .name = "guest",
     .mask = CONF_GUEST_TARGET,
@@ -568,4 +614,8 @@ const struct conf_target_ops conf_target_guest = {
     .raw_host_send = gt_raw_host_send,
     .raw_host_recv = gt_raw_host_recv,
     .drops = gt_drops,
+    .device_stop = gt_device_stop,
+    .device_start = gt_device_start,
+    .rx_used_len_extra = gt_rx_used_len_extra,
+    .transcript = gt_transcript,
 };

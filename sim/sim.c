@@ -325,9 +325,8 @@ static void run_actor(struct sim *s, uint32_t a)
 
 /* ---- faults that act on the world ---- */
 
-static void device_restart(struct sim *s)
+int sim_device_reset(struct sim *s)
 {
-    sim_note_fault(s, FAULT_DEVICE_RESTART, NULL);
     sim_flows_device_reset(s);
     s->nnotes = 0;
     s->kick_ready = s->irq_ready = 0;
@@ -335,6 +334,28 @@ static void device_restart(struct sim *s)
     /* A reset event still on the ring is gone with the old rings. */
     const struct vdrv_counters *dc = vdrv_counters(world_driver(s->w));
     s->resets_injected = dc->transport_resets + dc->bad_events;
+    return err;
+}
+
+void sim_device_stop(struct sim *s)
+{
+    world_device_stop(s->w);
+}
+
+int sim_device_start(struct sim *s)
+{
+    int err = world_device_start(s->w);
+    /* vhost's poll finds the kicks it missed when QEMU hands it the kick
+     * eventfd again: the device looks at tx. */
+    if (err == 0)
+        s->kick_ready |= 1u << VSOCK_VQ_TX;
+    return err;
+}
+
+static void device_restart(struct sim *s)
+{
+    sim_note_fault(s, FAULT_DEVICE_RESTART, NULL);
+    int err = sim_device_reset(s);
     if (err < 0)
         sim_fail(s, SIM_ERROR, "device-restart", "device restart failed: %s", strerror(-err));
 }

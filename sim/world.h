@@ -43,6 +43,7 @@ struct world_cfg {
     uint64_t features;              /* the device's offer; 0 = the device's default */
     uint64_t driver_features;       /* what the driver will take; 0 = all it knows */
     uint32_t rx_buf_size;           /* guest rx buffer incl. header; 0 = driver default */
+    bool tiny_rx_ok;                /* rx_buf_size may be below a header (vdrv_cfg) */
     uint32_t tx_max_payload;        /* guest tx packet payload; 0 = driver default */
     uint32_t max_queued_replies;    /* device; 0 = the tx queue size, as vhost */
     uint32_t rx_pause_replies;      /* driver (vdrv_cfg); 0 = its default,
@@ -126,6 +127,10 @@ void world_accept_ring_errors(struct world *w);
  * keep the driver's chains with a queue error (a crafted packet vhost would
  * refuse), and that is no violation. */
 void world_accept_kept_chains(struct world *w, enum vsock_vq q);
+/* A case made the device misreport rx used lens: packets the guest driver
+ * then drops (as Linux would) are lost to their connection, so that every
+ * byte sent arrives is no longer asked. */
+void world_accept_lost_bytes(struct world *w);
 /* A case wrote hand-made chains on the idle queue q and the driver adopted
  * the ring's indices: the chains the device still holds (kept with a queue
  * error, or left at the head of avail after a ring error, where every later

@@ -171,6 +171,7 @@ int vu_attach_control(struct vu_backend *b, int fd)
 void vu_reset_session(struct vu_backend *b)
 {
     vu_stop_device(b);
+    b->held = false;
     for (unsigned i = 0; i < VU_NUM_RINGS; i++)
         ring_close(&b->ring[i]);
     vu_mem_unmap(&b->mem);
@@ -258,8 +259,8 @@ static int configure_and_start(struct vu_backend *b)
 
 void vu_try_start(struct vu_backend *b, uint64_t now)
 {
-    if (b->dev_started || b->start_failed || !b->mem_set || !ring_ready(&b->ring[0]) ||
-        !ring_ready(&b->ring[1]))
+    if (b->dev_started || b->start_failed || b->held || !b->mem_set ||
+        !ring_ready(&b->ring[0]) || !ring_ready(&b->ring[1]))
         return;
     int err = configure_and_start(b);
     if (err != 0) {

@@ -74,6 +74,11 @@ enum vctl_op {
     VCTL_RAW_RECV,      /* cap -> 1 or 0 (none queued); out: payload len; data: header, payload */
     VCTL_PKTLOG,        /* first -> entries returned; out: entries kept, entries lost; data:
                            VCTL_PKTLOG_ENTRY bytes each from entry `first` on */
+    VCTL_DEVICE_STOP,   /* the device stops as at a VM stop (GET_VRING_BASE) and stays
+                           stopped; -EAGAIN when it is not running */
+    VCTL_DEVICE_START,  /* ... and starts again where it stopped (a VM cont) */
+    VCTL_USED_LEN_EXTRA, /* extra (int32, two's complement) -> 0: rx used lens are off by
+                            extra bytes until the session ends (vdev_set_rx_used_len_extra) */
     VCTL_OP_END_
 };
 

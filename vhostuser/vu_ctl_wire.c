@@ -20,6 +20,8 @@ static const char *const op_names[VCTL_OP_END_] = {
     [VCTL_PEER_NAME] = "PEER_NAME", [VCTL_DROPS] = "DROPS",
     [VCTL_RAW_BEGIN] = "RAW_BEGIN", [VCTL_RAW_SEND] = "RAW_SEND",
     [VCTL_RAW_RECV] = "RAW_RECV", [VCTL_PKTLOG] = "PKTLOG",
+    [VCTL_DEVICE_STOP] = "DEVICE_STOP", [VCTL_DEVICE_START] = "DEVICE_START",
+    [VCTL_USED_LEN_EXTRA] = "USED_LEN_EXTRA",
 };
 
 const char *vctl_op_name(uint16_t op)
