@@ -215,17 +215,28 @@ uint64_t vdev_guest_cid(const struct vdev *dev)
     return dev->guest_cid;
 }
 
-void vdev_ring_error(struct vdev *dev, enum vsock_vq q, int err)
+static void queue_error(struct vdev *dev, enum vsock_vq q)
 {
     dev->err_pending |= 1u << q;
+    dev->c.queue_errors[q]++;
+}
+
+void vdev_ring_error(struct vdev *dev, enum vsock_vq q, int err)
+{
+    queue_error(dev, q);
     dev->c.last_ring_error = err;
+}
+
+void vdev_set_rx_used_len_extra(struct vdev *dev, int32_t extra)
+{
+    dev->rx_used_extra = extra;
 }
 
 void vdev_keep_chain(struct vdev *dev, enum vsock_vq q)
 {
     (void)vqdev_keep(&dev->q[q].vq);
     dev->q[q].kept++;
-    dev->err_pending |= 1u << q;
+    queue_error(dev, q);
     if (q == VSOCK_VQ_TX)
         dev->c.tx_kept++;
     else

@@ -76,6 +76,7 @@ struct vdev_counters {
     uint64_t event_bad_buf;     /* event chain that cannot hold an event (skipped) */
     uint64_t event_bad_chain;   /* malformed event chains (ring errors) */
     int last_ring_error;        /* the last ring error seen, 0 if none */
+    uint64_t queue_errors[VSOCK_VQ_COUNT]; /* error eventfd signals, per queue */
 };
 
 struct vdev;
@@ -148,6 +149,11 @@ int vdev_inject_transport_reset(struct vdev *dev);
 unsigned vdev_take_interrupts(struct vdev *dev);
 /* Queues that hit a ring error since the last call (vhost's error eventfd). */
 unsigned vdev_take_errors(struct vdev *dev);
+
+/* Every rx used len the device writes is reported `extra` bytes off the
+ * bytes it wrote (clamped at 0 and 2^32 - 1): a test knob, to see what a
+ * guest driver accepts (Linux takes a used len beyond 44 + hdr.len). */
+void vdev_set_rx_used_len_extra(struct vdev *dev, int32_t extra);
 
 /* Called with the header of every packet (or part of one) the device
  * placed in an rx buffer, as written there: what crossed the ring towards

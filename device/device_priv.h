@@ -39,6 +39,7 @@ struct vdev {
     uint32_t max_replies;
     bool event_queue;
     bool return_bad_chains; /* our friendlier rule instead of vhost's (vdev_cfg) */
+    int32_t rx_used_extra;  /* vdev_set_rx_used_len_extra */
     bool started;
     bool tx_paused;
     unsigned irq_pending;

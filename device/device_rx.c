@@ -81,6 +81,14 @@ static enum rx_outcome rx_drop_packet(struct vdev *dev, const struct vep_tx *t)
     return RX_KEPT;
 }
 
+/* What the used entry says was written: the bytes written, unless a test
+ * asked for it to be off (vdev_set_rx_used_len_extra). */
+static uint32_t used_len(const struct vdev *dev, uint32_t written)
+{
+    int64_t v = (int64_t)written + dev->rx_used_extra;
+    return v < 0 ? 0 : v > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
 static enum rx_outcome rx_fill(struct vdev *dev, const struct vq_chain *ch, const struct vep_tx *t)
 {
     struct vq_device *vq = &dev->q[VSOCK_VQ_RX].vq;
@@ -104,7 +112,7 @@ static enum rx_outcome rx_fill(struct vdev *dev, const struct vq_chain *ch, cons
         vqdev_push(vq, ch->head, 0);
         return RX_STOP;
     }
-    vqdev_push(vq, ch->head, VSOCK_HDR_LEN + part);
+    vqdev_push(vq, ch->head, used_len(dev, VSOCK_HDR_LEN + part));
     if (dev->rx_observer != NULL)
         dev->rx_observer(dev->rx_observer_ctx, &h);
     note_part(dev, &t->hdr, part);
