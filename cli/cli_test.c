@@ -549,7 +549,7 @@ TC(linux_profile_option, "--linux picks the profile: the trace header records it
         "--trace", "l.trace");
     EXPECT_EXIT(&p, 1);
     EXPECT_ERR(&p, "  replay: vsocksim run --seed 1 --scenario echo --faults none --steps 10 "
-                   "--linux 6.12\n");
+                   "--linux 6.12 --trace l.trace\n");
     proc_free(&p);
     char *t = read_file("l.trace");
     ATF_REQUIRE(t != NULL);
@@ -562,7 +562,7 @@ TC(linux_profile_option, "--linux picks the profile: the trace header records it
     /* The default is written too, so a trace says whose rules it followed. */
     RUN(&p, "run", "--scenario", "echo", "--faults", "none", "--steps", "10", "--trace", "d.trace");
     EXPECT_EXIT(&p, 1);
-    EXPECT_ERR(&p, "--steps 10\n");
+    EXPECT_ERR(&p, "--steps 10 --trace d.trace\n");
     proc_free(&p);
     t = read_file("d.trace");
     ATF_REQUIRE(t != NULL);
@@ -723,12 +723,12 @@ TC(sweep_shard, "sweep --seeds 1-20 --shard 2/3 runs 7 seeds, exit 0")
     proc_free(&p);
 }
 
-TC(faults_list, "faults lists all twelve faults, exit 0")
+TC(faults_list, "faults lists all thirteen faults, exit 0")
 {
     static const char *const names[] = {
         "kick-delay", "irq-delay", "spurious-kick", "spurious-irq", "rx-starve", "tiny-rings",
         "host-stall", "guest-stall", "peer-reset", "transport-reset", "device-restart",
-        "connect-timeout",
+        "connect-timeout", "device-pause",
     };
     struct proc p;
     RUN(&p, "faults");
@@ -738,7 +738,7 @@ TC(faults_list, "faults lists all twelve faults, exit 0")
         snprintf(line, sizeof(line), "\n  %-16s ", names[i]);
         EXPECT_OUT(&p, line);
     }
-    ATF_CHECK_EQ_MSG(13u, count_lines(p.out), "stdout: %s", p.out);
+    ATF_CHECK_EQ_MSG(14u, count_lines(p.out), "stdout: %s", p.out);
     proc_free(&p);
 }
 

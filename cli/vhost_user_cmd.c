@@ -18,6 +18,7 @@ struct vu_cmd_opts {
     bool verbose;
     bool no_seqpacket;
     bool no_reply_ack;
+    bool return_bad_chains;
     enum vsock_linux linux_ver;
     uint64_t max_connections; /* 0: serve forever */
 };
@@ -48,6 +49,8 @@ static int parse_one(int argc, char **argv, int *i, struct vu_cmd_opts *o)
         return o->no_seqpacket = true, 1;
     if (strcmp(a, "--no-reply-ack") == 0)
         return o->no_reply_ack = true, 1;
+    if (strcmp(a, "--return-bad-chains") == 0)
+        return o->return_bad_chains = true, 1;
     if (strcmp(a, "--socket") && strcmp(a, "--cid") && strcmp(a, "--uds-path") &&
         strcmp(a, "--max-connections") && strcmp(a, "--control") && strcmp(a, "--linux"))
         return 0;
@@ -128,6 +131,7 @@ int cmd_vhost_user(int argc, char **argv)
         .linux_ver = o.linux_ver,
         .no_seqpacket = o.no_seqpacket,
         .no_reply_ack = o.no_reply_ack,
+        .return_bad_chains = o.return_bad_chains,
         .log = log_line,
         .verbose = o.verbose,
     };

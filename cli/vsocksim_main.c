@@ -117,6 +117,7 @@ static const struct command commands[] = {
     {"vhost-user", cmd_vhost_user, "serve QEMU's vhost-user-vsock-pci with our device",
      "usage: vsocksim vhost-user --socket PATH --cid N [--uds-path PREFIX]\n"
      "                           [--no-seqpacket] [--no-reply-ack] [--verbose]\n"
+     "                           [--return-bad-chains]\n"
      "                           [--max-connections N] [--control PATH]\n"
      "                           [--linux 6.1|6.12]\n"
      "\n"
@@ -131,6 +132,8 @@ static const struct command commands[] = {
      "                       reaches a listener at PREFIX_P\n"
      "  --no-seqpacket       do not offer VIRTIO_VSOCK_F_SEQPACKET\n"
      "  --no-reply-ack       do not offer the REPLY_ACK protocol feature\n"
+     "  --return-bad-chains  return malformed chains (used len 0, no queue error)\n"
+     "                       instead of keeping them with a queue error as vhost does\n"
      "  --verbose            log every vhost-user message\n"
      "  --max-connections N  exit after N front ends have come and gone\n"
      "  --control PATH       listen at PATH for the guest target's control channel\n"

@@ -39,6 +39,7 @@ enum sim_fault {
     FAULT_TRANSPORT_RESET,  /* per step: the device sends TRANSPORT_RESET */
     FAULT_DEVICE_RESTART,   /* per step: device reset and renegotiation */
     FAULT_CONNECT_TIMEOUT,  /* per connect: the device stalls past the connect timeout */
+    FAULT_DEVICE_PAUSE,     /* per step: a VM stop and cont; no connection may notice */
     FAULT_COUNT
 };
 

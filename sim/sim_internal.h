@@ -82,6 +82,7 @@ struct sim {
     uint64_t resets_injected; /* TRANSPORT_RESET events put on the event queue */
     uint64_t device_stall_until;
     uint64_t rx_starve_until;
+    uint64_t paused_until; /* the device is stopped (device-pause) until then; 0: running */
     struct flow *flows;
     uint32_t nflows;
     uint32_t *active;  /* indices of the FLOW_ACTIVE flows, ascending */

@@ -93,9 +93,9 @@ static void check_only(const struct sim_faults *f, enum sim_fault a, uint32_t pa
     }
 }
 
-TC(faults_catalogue, "twelve faults, each with a distinct name and a help line")
+TC(faults_catalogue, "thirteen faults, each with a distinct name and a help line")
 {
-    ATF_REQUIRE_EQ(12, FAULT_COUNT);
+    ATF_REQUIRE_EQ(13, FAULT_COUNT);
     for (int i = 0; i < FAULT_COUNT; i++) {
         const char *n = sim_fault_name((enum sim_fault)i);
         ATF_CHECK_MSG(strcmp(n, "fault?") != 0 && n[0] != '\0', "fault %d has no name", i);
@@ -107,6 +107,7 @@ TC(faults_catalogue, "twelve faults, each with a distinct name and a help line")
     STR_EQ("", sim_fault_help(FAULT_COUNT));
     STR_EQ("kick-delay", sim_fault_name(FAULT_KICK_DELAY));
     STR_EQ("connect-timeout", sim_fault_name(FAULT_CONNECT_TIMEOUT));
+    STR_EQ("device-pause", sim_fault_name(FAULT_DEVICE_PAUSE));
 }
 
 TC(faults_parse_valid, "none, all=RATE and lists parse to exact parts per million")
@@ -239,7 +240,8 @@ TC(faults_format_round_trip, "the canonical form parses back to the same rates")
     format_is("all=0.002",
               "kick-delay=0.002,irq-delay=0.002,spurious-kick=0.002,spurious-irq=0.002,"
               "rx-starve=0.002,tiny-rings=0.002,host-stall=0.002,guest-stall=0.002,"
-              "peer-reset=0.002,transport-reset=0.002,device-restart=0.002,connect-timeout=0.002");
+              "peer-reset=0.002,transport-reset=0.002,device-restart=0.002,connect-timeout=0.002,"
+              "device-pause=0.002");
 
     /* every fault at a spread of rates, alone */
     static const uint32_t rates[] = {1, 9, 10, 999, 1000, 12345, 100000, 500000, 999999, 1000000};
