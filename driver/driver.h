@@ -31,6 +31,9 @@
  *   ones), as a header descriptor and a payload descriptor; a larger packet
  *   (only a crafted one, vep_tx_inject) is split at tx_max_payload, so a case
  *   that wants a bigger packet on the ring asks for a bigger tx_max_payload.
+ *   The arena has 32 slots for packets above 4 KiB and the rest of the tx
+ *   queue's for smaller ones: more large packets than that wait for a slot
+ *   (Linux allocates each packet's memory).
  *   A one-entry tx ring gets header and payload in one descriptor (an
  *   indirect table may be no longer than the queue either).
  * - event buffers are 8 bytes and fill the event queue (Linux posts 8

@@ -751,6 +751,32 @@ TC(tx_split_large_send, "a send larger than tx_max_payload goes out in tx_max_pa
     h_fini(&h);
 }
 
+TC(tx_large_slots_bounded, "64 KiB tx packets by default: 32 slots for packets above 4 KiB, "
+                           "the rest of the queue for smaller ones; a 33rd large packet waits")
+{
+    struct harness h;
+    h_setup(&h);
+    h.cfg.vq[TX].num = 64;
+    h_start(&h);
+    int fd = h_connect(&h, VSOCK_TYPE_STREAM, 1234, NULL);
+    (void)dev_tx_drain(&h);
+    static uint8_t data[5000];
+    for (int i = 0; i < 33; i++)
+        D_EQ(5000, vep_send(EP(&h), fd, data, sizeof data, 0));
+    D_EQ(5, vep_send(EP(&h), fd, "small", 5, 0));
+    vdrv_handle_tx(h.drv, h.now);
+    D_EQ(32, vqd_in_flight(vdrv_queue(h.drv, TX)));
+    D_TRUE(CTR(&h)->tx_ring_full > 0);
+    D_EQ(2, vep_tx_queued_pkts(EP(&h)));
+    static struct txpkt p;
+    D_TRUE(dev_tx(&h, &p));
+    D_EQ(5000, p.plen);
+    irq(&h); /* one large slot back: the 33rd and the small one go */
+    D_EQ(33, vqd_in_flight(vdrv_queue(h.drv, TX)));
+    D_EQ(0, vep_tx_queued_pkts(EP(&h)));
+    h_fini(&h);
+}
+
 TC(seqpacket_split_eom, "a split seqpacket message carries EOM/EOR on its last part only")
 {
     struct harness h;
@@ -1573,6 +1599,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, data_both_ways);
     ATF_TP_ADD_TC(tp, tx_backpressure);
     ATF_TP_ADD_TC(tp, tx_split_large_send);
+    ATF_TP_ADD_TC(tp, tx_large_slots_bounded);
     ATF_TP_ADD_TC(tp, seqpacket_split_eom);
     ATF_TP_ADD_TC(tp, tx_chain_indirect);
     ATF_TP_ADD_TC(tp, tx_chain_direct);
