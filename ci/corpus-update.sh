@@ -27,8 +27,11 @@ for t in traces/corpus/*.trace; do
         $1 == "option" && $2 == "fault-window-ms" && $3 != "0" { printf "--fault-window-ms %s ", $3 }
         $1 == "option" && $2 == "liveness-ms" && $3 != "0" { printf "--liveness-ms %s ", $3 }
         $1 == "option" && $2 == "linux-reply-pause" { printf "--linux-reply-pause " }
+        $1 == "option" && $2 == "linux" { printf "--linux %s ", $3 }
+        $1 == "option" && $2 ~ /^deviate-/ { d = d (d ? "," : "") substr($2, 9) }
         $1 == "begin" { exit }
-        END { printf "%s --faults %s", (file ? "--scenario-file " file : "--scenario " sc), (f ? f : "none") }
+        END { printf "%s --faults %s%s", (file ? "--scenario-file " file : "--scenario " sc), (f ? f : "none"),
+                  (d ? " --deviate " d : "") }
     ' "$t")
     # shellcheck disable=SC2086
     "$vsocksim" run $args --trace "$t" --quiet || true

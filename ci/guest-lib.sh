@@ -30,9 +30,11 @@ vs_marker() {
 # Kyua over /vsocksim/Kyuafile with test_suites.vsocksim.target=$1, within $2
 # seconds, filters from vsocksim.filter=; extra config variables come from
 # /vsocksim/kyua-vars (one NAME=VALUE a line). Results and output go to
-# /tmp/out; returns kyua's status and prints all but the passes.
+# /tmp/out, with the running kernel's release (kernel-release); returns
+# kyua's status and prints all but the passes.
 vs_kyua() {
     mkdir -p /tmp/out
+    uname -r >/tmp/out/kernel-release
     cd /tmp || return 3
     target=$1 limit=$2
     set --

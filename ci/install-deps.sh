@@ -6,7 +6,7 @@ set -euo pipefail
 packages_for() {
     case "$1" in
         build)  echo "make gcc clang libclang-rt-14-dev pkg-config kyua atf-sh libatf-dev" ;;
-        kernel) echo "qemu-system-x86 busybox-static cpio kmod" ;;
+        kernel) echo "qemu-system-x86 busybox-static cpio kmod xz-utils" ;; # xz: 6.12 ships .ko.xz
         fuzz)   echo "afl++ lld-14 llvm-14" ;; # afl-clang-lto links with lld
         bench)  echo "gnuplot-nox libpcap-dev linux-libc-dev xz-utils" ;;
         views)  echo "libpcap-dev tshark libxml2-utils" ;;

@@ -27,6 +27,7 @@ struct run_opts {
     uint64_t liveness_ns;
     bool linux_reply_pause;
     enum vsock_linux linux_ver;
+    uint64_t deviate; /* --deviate: named deviations from Linux */
 };
 
 int cmd_run(int argc, char **argv);
@@ -36,6 +37,7 @@ int cmd_pcap(int argc, char **argv);  /* cli/views.c */
 int cmd_chart(int argc, char **argv); /* cli/views.c */
 int cmd_sweep(int argc, char **argv);
 int cmd_faults(int argc, char **argv);
+int cmd_deviations(int argc, char **argv);
 int cmd_scenarios(int argc, char **argv);
 int cmd_vhost_user(int argc, char **argv); /* cli/vhost_user_cmd.c */
 

@@ -723,6 +723,73 @@ TC(sweep_shard, "sweep --seeds 1-20 --shard 2/3 runs 7 seeds, exit 0")
     proc_free(&p);
 }
 
+TC(deviate_option, "--deviate switches named deviations on: the summary and the trace header "
+                  "say which, the replay command repeats them, replay takes them from the "
+                  "header; an unknown name exits 2 naming the known ones")
+{
+    struct proc p;
+    RUN(&p, "run", "--deviate", "bad-credit,nope");
+    EXPECT_USAGE_ERROR(&p, "vsocksim run: --deviate: unknown deviation 'nope' (known: bad-credit, "
+                           "seqpacket-whole, sndbuf-bound, return-bad-chains)");
+    proc_free(&p);
+    RUN(&p, "sweep", "--seeds", "1-2", "--deviate");
+    EXPECT_USAGE_ERROR(&p, "vsocksim sweep: --deviate needs a value");
+    proc_free(&p);
+    RUN(&p, "run", "--scenario", "echo", "--faults", "none", "--deviate", "sndbuf-bound,bad-credit",
+        "--trace", "d.trace");
+    EXPECT_EXIT(&p, 0);
+    EXPECT_OUT(&p, "faults none, deviate bad-credit,sndbuf-bound\n");
+    proc_free(&p);
+    char *t = read_file("d.trace");
+    ATF_REQUIRE(t != NULL);
+    ATF_CHECK_MSG(strstr(t, "\noption deviate-bad-credit on\noption deviate-sndbuf-bound on\n"),
+                  "no deviations in the header:\n%.600s", t);
+    free(t);
+    RUN(&p, "replay", "d.trace");
+    EXPECT_EXIT(&p, 0);
+    EXPECT_OUT(&p, "reproduced exactly");
+    proc_free(&p);
+    RUN(&p, "run", "--scenario", "echo", "--faults", "none", "--steps", "10", "--deviate", "all");
+    EXPECT_EXIT(&p, 1);
+    EXPECT_ERR(&p, "--steps 10 --deviate bad-credit,seqpacket-whole,sndbuf-bound,return-bad-chains\n");
+    proc_free(&p);
+    /* A header naming a deviation this build does not know is refused. */
+    t = read_file("d.trace");
+    ATF_REQUIRE(t != NULL);
+    char *k = strstr(t, "deviate-bad-credit");
+    ATF_REQUIRE(k != NULL);
+    memcpy(k, "deviate-bad-credix", 18);
+    FILE *f = fopen("x.trace", "w");
+    ATF_REQUIRE(f != NULL);
+    fputs(t, f);
+    fclose(f);
+    free(t);
+    RUN(&p, "replay", "x.trace");
+    EXPECT_EXIT(&p, 2);
+    EXPECT_ERR(&p, "header option 'deviate-bad-credix': unknown deviation 'bad-credix'");
+    proc_free(&p);
+}
+
+TC(deviations_list, "deviations lists every named deviation with its module and reason, exit 0")
+{
+    struct proc p;
+    RUN(&p, "deviations");
+    EXPECT_EXIT(&p, 0);
+    EXPECT_OUT(&p, "\n  bad-credit       transport  ");
+    EXPECT_OUT(&p, "\n  seqpacket-whole  transport  ");
+    EXPECT_OUT(&p, "\n  sndbuf-bound     transport  ");
+    EXPECT_OUT(&p, "\n  return-bad-chains device  ");
+    ATF_CHECK_EQ_MSG(2u + VSOCK_DEV_COUNT, count_lines(p.out), "stdout: %s", p.out);
+    proc_free(&p);
+    RUN(&p, "deviations", "extra");
+    EXPECT_USAGE_ERROR(&p, "vsocksim deviations: takes no arguments");
+    proc_free(&p);
+    RUN(&p, "help", "run");
+    EXPECT_EXIT(&p, 0);
+    EXPECT_OUT(&p, "--deviate NAME,...");
+    proc_free(&p);
+}
+
 TC(faults_list, "faults lists all thirteen faults, exit 0")
 {
     static const char *const names[] = {
@@ -796,6 +863,8 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, run_summary);
     ATF_TP_ADD_TC(tp, run_violation);
     ATF_TP_ADD_TC(tp, linux_profile_option);
+    ATF_TP_ADD_TC(tp, deviate_option);
+    ATF_TP_ADD_TC(tp, deviations_list);
     ATF_TP_ADD_TC(tp, run_trace_replay);
     ATF_TP_ADD_TC(tp, replay_divergence);
     ATF_TP_ADD_TC(tp, show_trace);

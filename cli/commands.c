@@ -50,8 +50,14 @@ static void print_summary(FILE *f, const struct run_opts *o, const struct sim_re
     const struct sim_stats *st = &r->stats;
     char faults[300];
     sim_faults_format(&o->faults, faults, sizeof(faults));
-    fprintf(f, "vsocksim run: scenario %s, seed %" PRIu64 ", faults %s\n", o->scenario_name,
+    fprintf(f, "vsocksim run: scenario %s, seed %" PRIu64 ", faults %s", o->scenario_name,
             o->seed, faults);
+    if (o->deviate != 0) {
+        char names[256];
+        vsock_deviations_format(o->deviate, names, sizeof(names));
+        fprintf(f, ", deviate %s", names);
+    }
+    fputc('\n', f);
     fprintf(f, "  %-18s %s\n", "result", sim_status_name(r->status));
     fprintf(f, "  %-18s %" PRIu64 " (%" PRIu64 " completed, %" PRIu64 " ended by faults)\n",
             "connections", st->flows, st->flows_completed, st->flows_disrupted);
@@ -90,6 +96,47 @@ static int exit_for(enum sim_status st)
 }
 
 /* ---- run ---- */
+
+/* One option per deviation ("deviate-bad-credit on"), as for faults: a
+ * header value holds 64 characters, and the table will grow. */
+static int add_deviation_options(uint64_t deviate, struct trace_header *h)
+{
+    for (unsigned d = 0; d < VSOCK_DEV_COUNT; d++) {
+        if (!(deviate & VSOCK_DEV_BIT(d)))
+            continue;
+        char key[64];
+        snprintf(key, sizeof(key), "deviate-%s", vsock_deviation(d)->name);
+        if (trace_header_add_option(h, key, "on") < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int deviations_from_header(const struct trace_header *h, uint64_t *deviate,
+                                  const char *path)
+{
+    *deviate = 0;
+    for (unsigned i = 0; i < h->noptions; i++) {
+        const struct trace_option *opt = &h->options[i];
+        if (strncmp(opt->key, "deviate-", 8) != 0)
+            continue;
+        char err[256] = "not one deviation's name";
+        uint64_t one;
+        if (strcmp(opt->key + 8, "none") == 0 || strcmp(opt->key + 8, "all") == 0 ||
+            vsock_deviations_parse(opt->key + 8, &one, err, sizeof(err)) < 0) {
+            fprintf(stderr, "vsocksim replay: %s: header option '%s': %s\n", path, opt->key,
+                    err);
+            return -1;
+        }
+        if (strcmp(opt->value, "on") != 0) {
+            fprintf(stderr, "vsocksim replay: %s: header option '%s' is '%s', not on\n", path,
+                    opt->key, opt->value);
+            return -1;
+        }
+        *deviate |= one;
+    }
+    return 0;
+}
 
 /* One option per fault ("fault-kick-delay 0.2"): a header value holds 64
  * characters, and a full fault list is longer. */
@@ -131,6 +178,8 @@ static int header_from_opts(const struct run_opts *o, struct trace_header *h)
         err = trace_header_add_option(h, "liveness-ms", num);
     if (err == 0)
         err = trace_header_add_option(h, "linux", vsock_linux_name(o->linux_ver));
+    if (err == 0)
+        err = add_deviation_options(o->deviate, h);
     if (err == 0 && o->linux_reply_pause)
         err = trace_header_add_option(h, "linux-reply-pause", "1");
     return err < 0 ? -1 : 0;
@@ -259,6 +308,8 @@ int opts_from_header(const struct trace_header *h, struct run_opts *o, const cha
                 path, lv);
         return -1;
     }
+    if (deviations_from_header(h, &o->deviate, path) < 0)
+        return -1;
     o->max_steps = v[0];
     o->fault_window_ns = v[1] * 1000000ull;
     o->liveness_ns = v[2] * 1000000ull;
@@ -455,6 +506,20 @@ int cmd_faults(int argc, char **argv)
     printf("Faults, for --faults name=rate[,name=rate...] (rate 0..1; all=RATE sets every one):\n");
     for (int i = 0; i < FAULT_COUNT; i++)
         printf("  %-16s %s\n", sim_fault_name((enum sim_fault)i), sim_fault_help((enum sim_fault)i));
+    return EXIT_RUN_OK;
+}
+
+int cmd_deviations(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1)
+        return usage_error("deviations", "takes no arguments");
+    printf("Deviations from Linux, for --deviate NAME[,NAME...] (default none: Linux's rules;\n"
+           "'all' for every one):\n");
+    for (unsigned d = 0; d < VSOCK_DEV_COUNT; d++) {
+        const struct vsock_deviation_info *i = vsock_deviation(d);
+        printf("  %-16s %-10s %s\n", i->name, i->module, i->reason);
+    }
     return EXIT_RUN_OK;
 }
 

@@ -118,6 +118,14 @@ int parse_run_option(const char *cmd, int argc, char **argv, int *i, struct run_
             return usage_error(cmd, "--linux: '%s' is not a profile (6.1 or 6.12)", v), -1;
         return 1;
     }
+    if (strcmp(a, "--deviate") == 0) {
+        char err[256];
+        if ((v = take_value(cmd, argc, argv, i)) == NULL)
+            return -1;
+        if (vsock_deviations_parse(v, &o->deviate, err, sizeof(err)) < 0)
+            return usage_error(cmd, "--deviate: %s", err), -1;
+        return 1;
+    }
     if (strcmp(a, "--linux-reply-pause") == 0) {
         o->linux_reply_pause = true;
         return 1;
@@ -177,6 +185,7 @@ void sim_cfg_from_opts(const struct run_opts *o, struct sim_cfg *cfg)
     cfg->check_every_step = true;
     cfg->linux_reply_pause = o->linux_reply_pause;
     cfg->linux_ver = o->linux_ver;
+    cfg->deviate = o->deviate;
 }
 
 void replay_command(const struct run_opts *o, char *buf, size_t len)
@@ -204,6 +213,11 @@ void replay_command(const struct run_opts *o, char *buf, size_t len)
     if (used < len && o->linux_ver != VSOCK_LINUX_DEFAULT)
         used += (size_t)snprintf(buf + used, len - used, " --linux %s",
                                  vsock_linux_name(o->linux_ver));
+    if (used < len && o->deviate != 0) {
+        char names[256];
+        vsock_deviations_format(o->deviate, names, sizeof(names));
+        used += (size_t)snprintf(buf + used, len - used, " --deviate %s", names);
+    }
     if (used < len && o->linux_reply_pause)
         snprintf(buf + used, len - used, " --linux-reply-pause");
 }

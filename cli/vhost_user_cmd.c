@@ -18,8 +18,8 @@ struct vu_cmd_opts {
     bool verbose;
     bool no_seqpacket;
     bool no_reply_ack;
-    bool return_bad_chains;
     enum vsock_linux linux_ver;
+    uint64_t deviate;
     uint64_t max_connections; /* 0: serve forever */
 };
 
@@ -49,10 +49,9 @@ static int parse_one(int argc, char **argv, int *i, struct vu_cmd_opts *o)
         return o->no_seqpacket = true, 1;
     if (strcmp(a, "--no-reply-ack") == 0)
         return o->no_reply_ack = true, 1;
-    if (strcmp(a, "--return-bad-chains") == 0)
-        return o->return_bad_chains = true, 1;
     if (strcmp(a, "--socket") && strcmp(a, "--cid") && strcmp(a, "--uds-path") &&
-        strcmp(a, "--max-connections") && strcmp(a, "--control") && strcmp(a, "--linux"))
+        strcmp(a, "--max-connections") && strcmp(a, "--control") && strcmp(a, "--linux") &&
+        strcmp(a, "--deviate"))
         return 0;
     if (needs_value(a, argc, *i) != 0)
         return -1;
@@ -66,6 +65,11 @@ static int parse_one(int argc, char **argv, int *i, struct vu_cmd_opts *o)
     else if (strcmp(a, "--linux") == 0) {
         if (vsock_linux_parse(v, &o->linux_ver) != 0)
             return usage_error("vhost-user", "--linux: '%s' is not a profile (6.1 or 6.12)", v), -1;
+    }
+    else if (strcmp(a, "--deviate") == 0) {
+        char err[256];
+        if (vsock_deviations_parse(v, &o->deviate, err, sizeof(err)) != 0)
+            return usage_error("vhost-user", "--deviate: %s", err), -1;
     }
     else if (strcmp(a, "--cid") == 0) {
         if (parse_u64(v, &o->cid) != 0)
@@ -129,9 +133,9 @@ int cmd_vhost_user(int argc, char **argv)
         .guest_cid = o.cid,
         .uds_path = o.uds_path,
         .linux_ver = o.linux_ver,
+        .deviate = o.deviate,
         .no_seqpacket = o.no_seqpacket,
         .no_reply_ack = o.no_reply_ack,
-        .return_bad_chains = o.return_bad_chains,
         .log = log_line,
         .verbose = o.verbose,
     };

@@ -14,8 +14,8 @@ static const struct command commands[] = {
     {"run", cmd_run, "run one simulation and print a summary",
      "usage: vsocksim run [--seed N] [--scenario NAME | --scenario-file FILE]\n"
      "                    [--faults SPEC] [--steps N] [--fault-window-ms MS]\n"
-     "                    [--liveness-ms MS] [--linux 6.1|6.12] [--linux-reply-pause]\n"
-     "                    [--trace FILE] [--quiet]\n"
+     "                    [--liveness-ms MS] [--linux 6.1|6.12] [--deviate NAME,...]\n"
+     "                    [--linux-reply-pause] [--trace FILE] [--quiet]\n"
      "\n"
      "Runs one simulation: our guest driver and our device over split virtqueues,\n"
      "with every choice decided by the seed, and the invariant oracle checked after\n"
@@ -33,6 +33,9 @@ static const struct command commands[] = {
      "                       (default 30000)\n"
      "  --linux 6.1|6.12     whose rules the model follows where the spec leaves room:\n"
      "                       Debian 12's 6.1.192 (default) or 6.12.118\n"
+     "  --deviate NAME,...   switch on named deviations from Linux's rules (default\n"
+     "                       none: Linux's rule everywhere); vsocksim deviations\n"
+     "                       lists them with their reasons\n"
      "  --linux-reply-pause  the guest stops taking rx while a ring's worth of replies\n"
      "                       waits, as Linux 6.1 does (against vhost's matching rule\n"
      "                       this can deadlock: try --faults tiny-rings=1)\n"
@@ -104,7 +107,8 @@ static const struct command commands[] = {
     {"sweep", cmd_sweep, "run many seeds and list the failing ones",
      "usage: vsocksim sweep --seeds A-B [--shard I/N] [--scenario NAME | --scenario-file F]\n"
      "                      [--faults SPEC] [--steps N] [--fault-window-ms MS]\n"
-     "                      [--liveness-ms MS] [--linux 6.1|6.12] [--linux-reply-pause]\n"
+     "                      [--liveness-ms MS] [--linux 6.1|6.12] [--deviate NAME,...]\n"
+     "                      [--linux-reply-pause]\n"
      "\n"
      "Runs every seed from A to B (inclusive). --shard I/N takes every N-th seed\n"
      "starting at the I-th (1 <= I <= N), so N machines can split one sweep.\n"
@@ -112,14 +116,19 @@ static const struct command commands[] = {
      "command. Exit status 1 when any seed fails.\n"},
     {"faults", cmd_faults, "list the fault catalogue",
      "usage: vsocksim faults\n\nLists every fault --faults accepts, with what it does.\n"},
+    {"deviations", cmd_deviations, "list the named deviations from Linux",
+     "usage: vsocksim deviations\n\n"
+     "Lists the deviations --deviate accepts: where the model can deliberately\n"
+     "differ from Debian's Linux, with the module whose rule changes and why.\n"
+     "Linux's rule is always the default; conformance/known-differences.txt has\n"
+     "the kernel's evidence for each.\n"},
     {"scenarios", cmd_scenarios, "list the built-in scenarios",
      "usage: vsocksim scenarios\n\nLists the built-in scenarios and their default faults.\n"},
     {"vhost-user", cmd_vhost_user, "serve QEMU's vhost-user-vsock-pci with our device",
      "usage: vsocksim vhost-user --socket PATH --cid N [--uds-path PREFIX]\n"
      "                           [--no-seqpacket] [--no-reply-ack] [--verbose]\n"
-     "                           [--return-bad-chains]\n"
      "                           [--max-connections N] [--control PATH]\n"
-     "                           [--linux 6.1|6.12]\n"
+     "                           [--linux 6.1|6.12] [--deviate NAME,...]\n"
      "\n"
      "Listens on the Unix socket PATH for QEMU (-chardev socket,path=PATH\n"
      "-device vhost-user-vsock-pci,chardev=...; guest memory must be shared:\n"
@@ -132,8 +141,6 @@ static const struct command commands[] = {
      "                       reaches a listener at PREFIX_P\n"
      "  --no-seqpacket       do not offer VIRTIO_VSOCK_F_SEQPACKET\n"
      "  --no-reply-ack       do not offer the REPLY_ACK protocol feature\n"
-     "  --return-bad-chains  return malformed chains (used len 0, no queue error)\n"
-     "                       instead of keeping them with a queue error as vhost does\n"
      "  --verbose            log every vhost-user message\n"
      "  --max-connections N  exit after N front ends have come and gone\n"
      "  --control PATH       listen at PATH for the guest target's control channel\n"
@@ -142,6 +149,8 @@ static const struct command commands[] = {
      "                       guest drive the host sockets through it\n"
      "  --linux 6.1|6.12     whose rules the device follows where the spec leaves\n"
      "                       room (default 6.1)\n"
+     "  --deviate NAME,...   named deviations from Linux's rules (vsocksim\n"
+     "                       deviations); default none\n"
      "\n"
      "Serves one front end at a time and the next one after it leaves.\n"},
 };

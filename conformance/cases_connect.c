@@ -234,3 +234,74 @@ CONF_CASE(connect_listener_closed_with_pending, "VS-S4", CONF_ALL, 0,
     CONF_REQUIRE_RET(c, conf_close_sock(c, CONF_HOST, lfd), 0);
     CONF_WAIT_EOF(c, CONF_GUEST, fd);
 }
+
+CONF_CASE(connect_again_after_refusal, "VS-S1 VS-S3", CONF_RAW_TARGETS, CONF_CAP_RAW,
+          "a second non-blocking connect on a socket whose connect was refused returns EALREADY "
+          "and sends nothing (Linux: sock->state stays SS_CONNECTING; only a blocking connect "
+          "or the connect timeout resets it), whether SO_ERROR was read or not")
+{
+    CONF_RAW_BEGIN(c);
+    for (int read_error = 0; read_error < 2; read_error++) {
+        uint32_t gport = 6100 + (uint32_t)read_error;
+        int h = conf_socket(c, CONF_HOST, VSOCK_TYPE_STREAM);
+        CONF_REQUIRE(c, h >= 0);
+        CONF_REQUIRE_RET(c, conf_connect(c, CONF_HOST, h, conf_guest_cid(c), gport), -EINPROGRESS);
+        struct vsock_hdr q;
+        CONF_RAW_EXPECT(c, &q, NULL, 0, VSOCK_OP_REQUEST);
+        CONF_REQUIRE_EQ(c, q.dst_port, gport);
+        struct vsock_hdr rst = conf_raw_hdr(c, VSOCK_OP_RST, gport, q.src_port, VSOCK_TYPE_STREAM);
+        CONF_RAW_SEND(c, &rst, NULL, 0);
+        CONF_WAIT_POLL(c, CONF_HOST, h, VEP_POLLERR);
+        if (read_error)
+            CONF_REQUIRE_RET(c, conf_sock_error(c, CONF_HOST, h), -ECONNRESET);
+        CONF_REQUIRE_RET(c, conf_connect(c, CONF_HOST, h, conf_guest_cid(c), gport), -EALREADY);
+        CONF_RAW_EXPECT_NONE(c, CONF_MS(50));
+        CONF_REQUIRE_RET(c, conf_connect(c, CONF_HOST, h, conf_guest_cid(c), gport + 10),
+                         -EALREADY);
+        CONF_RAW_EXPECT_NONE(c, CONF_MS(20));
+        CONF_REQUIRE_RET(c, conf_close_sock(c, CONF_HOST, h), 0);
+    }
+}
+
+CONF_CASE(connect_again_after_timeout, "VS-S1", CONF_RAW_TARGETS, CONF_CAP_RAW,
+          "after a connect timed out, a new connect sends a new REQUEST; with SO_ERROR still "
+          "unread Linux 6.1 returns that ETIMEDOUT at once and leaves the socket closed (its "
+          "RESPONSE gets RST), 6.12 clears the old error first and connects")
+{
+    CONF_RAW_BEGIN(c);
+    enum { GPORT = 6200 };
+    int h = conf_socket(c, CONF_HOST, VSOCK_TYPE_STREAM);
+    CONF_REQUIRE(c, h >= 0);
+    CONF_REQUIRE_RET(c, conf_connect(c, CONF_HOST, h, conf_guest_cid(c), GPORT), -EINPROGRESS);
+    struct vsock_hdr q;
+    CONF_RAW_EXPECT(c, &q, NULL, 0, VSOCK_OP_REQUEST);
+    uint32_t hport = q.src_port;
+    CONF_REQUIRE_EQ(c, conf_wait_poll(c, CONF_HOST, h, VEP_POLLERR, CONF_CONNECT_TIMEOUT_NS),
+                    VEP_POLLERR);
+    struct vsock_hdr resp = conf_raw_hdr(c, VSOCK_OP_RESPONSE, GPORT, hport, VSOCK_TYPE_STREAM);
+    int r = conf_connect(c, CONF_HOST, h, conf_guest_cid(c), GPORT);
+    CONF_RAW_EXPECT(c, &q, NULL, 0, VSOCK_OP_REQUEST);
+    CONF_REQUIRE_EQ(c, q.src_port, hport);
+    if (conf_linux(c) == VSOCK_LINUX_6_1) {
+        CONF_REQUIRE_RET(c, r, -ETIMEDOUT);
+        CONF_RAW_SEND(c, &resp, NULL, 0);
+        struct vsock_hdr rst;
+        CONF_RAW_EXPECT(c, &rst, NULL, 0, VSOCK_OP_RST);
+        CONF_REQUIRE_ADDR(c, &rst, hport, GPORT);
+        CONF_REQUIRE_EQ(c, rst.buf_alloc, 0);
+        CONF_REQUIRE_RET(c, conf_sock_error(c, CONF_HOST, h), 0);
+        CONF_REQUIRE_RET(c, conf_connect(c, CONF_HOST, h, conf_guest_cid(c), GPORT),
+                         -EINPROGRESS);
+        CONF_RAW_EXPECT(c, &q, NULL, 0, VSOCK_OP_REQUEST);
+    } else {
+        CONF_REQUIRE_RET(c, r, -EINPROGRESS);
+    }
+    CONF_RAW_SEND(c, &resp, NULL, 0);
+    CONF_WAIT_POLL(c, CONF_HOST, h, VEP_POLLOUT);
+    CONF_REQUIRE_RET(c, conf_sock_error(c, CONF_HOST, h), 0);
+    CONF_REQUIRE_RET(c, conf_send(c, CONF_HOST, h, "t", 1, 0), 1);
+    struct vsock_hdr rw;
+    uint8_t b;
+    CONF_REQUIRE_EQ(c, CONF_RAW_EXPECT(c, &rw, &b, 1, VSOCK_OP_RW), 1);
+    CONF_REQUIRE_EQ(c, b, 't');
+}

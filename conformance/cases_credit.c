@@ -270,32 +270,6 @@ CONF_CASE(credit_buf_size_change_announced, "VS-07 VS-I10", RAW, CONF_CAP_RAW,
     CONF_RAW_EXPECT_NONE(c, CONF_MS(50));
 }
 
-CONF_CASE(credit_over_limit_dropped, "VS-04 VS-I9", RAW, CONF_CAP_RAW | CONF_CAP_COUNTERS,
-          "RW past the host's buf_alloc is dropped and counted (Linux 6.1); the bytes within "
-          "credit arrive and the connection goes on")
-{
-    CONF_RAW_BEGIN(c);
-    int lfd = CONF_LISTEN(c, CONF_HOST, VSOCK_TYPE_STREAM, 7700, 4);
-    CONF_REQUIRE_RET(c, conf_set_buf_size(c, CONF_HOST, lfd, 4096), 0);
-    struct vsock_hdr r = CONF_RAW_CONNECT(c, 3700, 7700, VSOCK_TYPE_STREAM, 65536);
-    CONF_REQUIRE_EQ(c, r.buf_alloc, 4096);
-    int a = CONF_ACCEPT(c, CONF_HOST, lfd);
-    uint64_t before = conf_drops(c, CONF_HOST, VEP_DROP_OVER_CREDIT);
-    uint8_t data[3000];
-    conf_fill(data, sizeof(data), 11, 0);
-    struct vsock_hdr h = conf_raw_hdr(c, VSOCK_OP_RW, 3700, 7700, VSOCK_TYPE_STREAM);
-    CONF_RAW_SEND(c, &h, data, 3000);
-    CONF_RAW_SEND(c, &h, data, 3000); /* 6000 > 4096 */
-    CONF_RAW_EXPECT_NONE(c, CONF_MS(50));
-    CONF_REQUIRE_EQ(c, conf_drops(c, CONF_HOST, VEP_DROP_OVER_CREDIT), before + 1);
-    uint8_t in[3000];
-    CONF_RECV_EXACT(c, CONF_HOST, a, in, 3000);
-    CONF_REQUIRE_RET(c, conf_recv(c, CONF_HOST, a, in, 1, 0, NULL), -EAGAIN);
-    CONF_RAW_SEND(c, &h, "more", 4);
-    CONF_RECV_EXACT(c, CONF_HOST, a, in, 4);
-    CONF_REQUIRE(c, memcmp(in, "more", 4) == 0);
-}
-
 CONF_CASE(credit_bulk_small_buffers, "VS-04 VS-06 VS-02 VS-03", CONF_ALL, 0,
           "1 MiB each way through 4 KiB socket buffers: senders wait for credit, nothing is "
           "lost or duplicated, and the oracle never sees a sender past the receiver's buffer")

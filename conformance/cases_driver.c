@@ -228,3 +228,86 @@ CONF_CASE(driver_stale_bytes_ignored, "SR-30 SR-49 VS-I6", HOSTRAW, CONF_CAP_RAW
         CONF_REQUIRE_RET(c, conf_recv(c, CONF_GUEST, a, in, sizeof(in), 0, NULL), -EAGAIN);
     }
 }
+
+CONF_CASE(driver_rw_past_buf_alloc, "VS-04 VS-I9", HOSTRAW, CONF_CAP_RAW_HOST,
+          "RW past the guest socket's buf_alloc is answered by RST carrying its buf_alloc and "
+          "fwd_cnt; the guest reads what came before, then ENOBUFS until SO_ERROR takes it, "
+          "then end of stream (Linux's recv_enqueue failure path)")
+{
+    CONF_RAW_HOST_BEGIN(c);
+    int l = conf_socket(c, CONF_GUEST, VSOCK_TYPE_STREAM);
+    CONF_REQUIRE(c, l >= 0);
+    CONF_REQUIRE_RET(c, conf_bind(c, CONF_GUEST, l, 20800), 0);
+    CONF_REQUIRE_RET(c, conf_set_buf_size(c, CONF_GUEST, l, 4096), 0);
+    CONF_REQUIRE_RET(c, conf_listen(c, CONF_GUEST, l, 4), 0);
+    struct vsock_hdr resp = host_connects(c, 2200, 20800, 65536);
+    CONF_REQUIRE_EQ(c, resp.buf_alloc, 4096);
+    int a = CONF_ACCEPT(c, CONF_GUEST, l);
+    uint8_t data[3000], in[3000];
+    conf_fill(data, sizeof(data), 73, 0);
+    struct vsock_hdr h = conf_raw_host_hdr(c, VSOCK_OP_RW, 2200, 20800, VSOCK_TYPE_STREAM);
+    CONF_RAW_HOST_SEND(c, &h, data, sizeof(data));
+    CONF_RAW_HOST_SEND(c, &h, data, sizeof(data)); /* 6000 > 4096 */
+    struct vsock_hdr r;
+    CONF_RAW_HOST_EXPECT(c, &r, NULL, 0, VSOCK_OP_RST);
+    from_guest(c, &r, 20800, 2200);
+    CONF_REQUIRE_EQ(c, r.buf_alloc, 4096);
+    CONF_REQUIRE_EQ(c, r.fwd_cnt, 0);
+    CONF_RECV_EXACT(c, CONF_GUEST, a, in, sizeof(in));
+    CONF_REQUIRE_EQ(c, conf_check(in, sizeof(in), 73, 0), sizeof(in));
+    CONF_REQUIRE_RET(c, conf_recv(c, CONF_GUEST, a, in, sizeof(in), 0, NULL), -ENOBUFS);
+    CONF_REQUIRE_RET(c, conf_sock_error(c, CONF_GUEST, a), -ENOBUFS);
+    CONF_REQUIRE_RET(c, conf_recv(c, CONF_GUEST, a, in, sizeof(in), 0, NULL), 0);
+    /* out of the connected table: the listener answers what comes next */
+    CONF_RAW_HOST_SEND(c, &h, "late", 4);
+    do
+        CONF_RAW_HOST_EXPECT(c, &r, NULL, 0, -1);
+    while (r.op == VSOCK_OP_CREDIT_UPDATE); /* the read that emptied the queue announced it */
+    CONF_REQUIRE_EQ(c, r.op, VSOCK_OP_RST);
+    CONF_REQUIRE_EQ(c, r.buf_alloc, 0);
+}
+
+/* Reads exactly n bytes once the socket holds at least want (SO_RCVLOWAT, so
+ * that every packet sent has arrived before the read). */
+static void read_after(struct conf *c, int fd, uint32_t want, uint32_t n)
+{
+    CONF_REQUIRE_RET(c, conf_set_rcvlowat(c, CONF_GUEST, fd, want), 0);
+    CONF_WAIT_POLL(c, CONF_GUEST, fd, VEP_POLLIN);
+    uint8_t in[256];
+    CONF_REQUIRE_RET(c, conf_recv(c, CONF_GUEST, fd, in, n, 0, NULL), n);
+}
+
+CONF_CASE(driver_rx_coalesce, "VS-05 VS-I10", HOSTRAW, CONF_CAP_RAW_HOST,
+          "the guest copies an RW of at most 128 bytes into the last packet it queued (Linux's "
+          "GOOD_COPY_LEN, into the rx buffer's tailroom): reading the first packet's bytes frees "
+          "nothing until the copied ones are read; a 129-byte RW is queued on its own")
+{
+    CONF_RAW_HOST_BEGIN(c);
+    int lfd = CONF_LISTEN(c, CONF_GUEST, VSOCK_TYPE_STREAM, 20900, 4);
+    host_connects(c, 2300, 20900, 65536);
+    int a = CONF_ACCEPT(c, CONF_GUEST, lfd);
+    uint8_t data[256];
+    conf_fill(data, sizeof(data), 74, 0);
+    struct vsock_hdr h = conf_raw_host_hdr(c, VSOCK_OP_RW, 2300, 20900, VSOCK_TYPE_STREAM);
+    struct vsock_hdr q = conf_raw_host_hdr(c, VSOCK_OP_CREDIT_REQUEST, 2300, 20900,
+                                           VSOCK_TYPE_STREAM);
+    struct vsock_hdr u;
+    CONF_RAW_HOST_SEND(c, &h, data, 100);
+    CONF_RAW_HOST_SEND(c, &h, data, 10);
+    read_after(c, a, 110, 100);
+    CONF_RAW_HOST_SEND(c, &q, NULL, 0);
+    CONF_RAW_HOST_EXPECT(c, &u, NULL, 0, VSOCK_OP_CREDIT_UPDATE);
+    CONF_REQUIRE_EQ(c, u.fwd_cnt, 0); /* the 100 bytes share a buffer with 10 unread */
+    read_after(c, a, 1, 10);
+    CONF_RAW_HOST_EXPECT(c, &u, NULL, 0, VSOCK_OP_CREDIT_UPDATE);
+    CONF_REQUIRE_EQ(c, u.fwd_cnt, 110);
+    CONF_RAW_HOST_SEND(c, &h, data, 100);
+    CONF_RAW_HOST_SEND(c, &h, data, 129);
+    read_after(c, a, 229, 100);
+    /* freed at once, and fewer bytes than SO_RCVLOWAT left: announced */
+    CONF_RAW_HOST_EXPECT(c, &u, NULL, 0, VSOCK_OP_CREDIT_UPDATE);
+    CONF_REQUIRE_EQ(c, u.fwd_cnt, 210);
+    read_after(c, a, 1, 129);
+    CONF_RAW_HOST_EXPECT(c, &u, NULL, 0, VSOCK_OP_CREDIT_UPDATE);
+    CONF_REQUIRE_EQ(c, u.fwd_cnt, 339);
+}

@@ -243,6 +243,16 @@ int conf_set_rcvlowat(struct conf *c, enum conf_side s, int fd, uint32_t bytes)
     return CALL(set_rcvlowat, s, fd, bytes);
 }
 
+int conf_set_buf_max_size(struct conf *c, enum conf_side s, int fd, uint64_t bytes)
+{
+    return CALL(set_buf_bound, s, fd, true, bytes);
+}
+
+int conf_set_buf_min_size(struct conf *c, enum conf_side s, int fd, uint64_t bytes)
+{
+    return CALL(set_buf_bound, s, fd, false, bytes);
+}
+
 int conf_local_port(struct conf *c, enum conf_side s, int fd, uint32_t *port)
 {
     return CALL(local_port, s, fd, port);

@@ -57,6 +57,8 @@ struct conf;
 struct conf_opts {
     uint64_t seed;           /* sim: the run's seed */
     enum vsock_linux linux_ver; /* the run's Linux profile (set by the runner) */
+    uint64_t deviate;        /* sim: named deviations from Linux (VSOCK_DEV_BIT); a case
+                                that sets it checks our deviation, so it is sim-only */
     uint32_t queue_size;     /* rx/tx/event; CONF_CAP_CONFIG */
     uint32_t rx_buf_size;    /* guest rx buffer incl. header; CONF_CAP_CONFIG */
     uint64_t features;       /* device offer; 0 = all */
@@ -121,6 +123,10 @@ unsigned conf_poll(struct conf *c, enum conf_side s, int fd); /* VEP_POLL* */
 int conf_sock_error(struct conf *c, enum conf_side s, int fd);
 int conf_set_buf_size(struct conf *c, enum conf_side s, int fd, uint32_t bytes);
 int conf_set_rcvlowat(struct conf *c, enum conf_side s, int fd, uint32_t bytes);
+/* SO_VM_SOCKETS_BUFFER_MAX_SIZE / _MIN_SIZE: the bounds buffer sizes are
+ * clamped to (Linux's defaults: 262144 and 128). */
+int conf_set_buf_max_size(struct conf *c, enum conf_side s, int fd, uint64_t bytes);
+int conf_set_buf_min_size(struct conf *c, enum conf_side s, int fd, uint64_t bytes);
 int conf_local_port(struct conf *c, enum conf_side s, int fd, uint32_t *port);
 /* getpeername(2): the connected peer's CID and port. */
 int conf_peer_name(struct conf *c, enum conf_side s, int fd, uint64_t *cid, uint32_t *port);

@@ -46,6 +46,7 @@ struct conf_target_ops {
     int (*sock_error)(void *t, enum conf_side s, int fd);
     int (*set_buf_size)(void *t, enum conf_side s, int fd, uint32_t bytes);
     int (*set_rcvlowat)(void *t, enum conf_side s, int fd, uint32_t bytes);
+    int (*set_buf_bound)(void *t, enum conf_side s, int fd, bool max, uint64_t bytes);
     int (*local_port)(void *t, enum conf_side s, int fd, uint32_t *port);
     int (*peer_name)(void *t, enum conf_side s, int fd, uint64_t *cid, uint32_t *port);
 
@@ -75,18 +76,27 @@ struct conf_target_ops {
     int64_t (*transcript)(void *t, uint32_t first, struct conf_pktlog_entry *out, uint32_t max);
 };
 
-
 /* The packets that crossed the rings during a case, printed when the
- * target closes as "vsocksim-pkt g>h|h>g <conf_hdr_format>" lines for the
- * differential report (ci/differential.sh). Bounded: packets beyond the
- * capacity are counted, and the count printed. */
+ * target closes, for the referee (conformance/referee.h):
+ *   vsocksim-pkt begin target=T [seed=N] linux=V   (V: the run's Linux profile)
+ *   vsocksim-pkt g>h|h>g <conf_hdr_format>        one line per packet
+ *   vsocksim-pkt unavailable: REASON              no transcript could be had
+ *   vsocksim-pkt end packets=N dropped=M
+ * One begin/end block per run: on sim a case runs once per seed, so its
+ * output holds one block per seed. Bounded: packets beyond the capacity are
+ * counted as dropped (the referee then cannot compare that run). */
+/* (struct conf_pktlog_entry is in conf.h: conf_transcript hands them out.) */
 struct conf_pktlog {
     struct conf_pktlog_entry *e;
     uint32_t n, cap;
     uint64_t dropped;
+    char head[48];         /* "target=sim seed=1 linux=6.1" */
+    char unavailable[320]; /* why there is no transcript, or "" */
 };
 #define CONF_PKTLOG_MAX 4000u
-bool conf_pktlog_init(struct conf_pktlog *log, uint32_t cap);
+/* head: "target=T [seed=N] linux=V". False when out of memory: the log
+ * is then marked unavailable and can still be printed and freed. */
+bool conf_pktlog_init(struct conf_pktlog *log, uint32_t cap, const char *head);
 void conf_pktlog_add(struct conf_pktlog *log, bool to_host, const struct vsock_hdr *h);
 void conf_pktlog_print(const struct conf_pktlog *log);
 void conf_pktlog_free(struct conf_pktlog *log);

@@ -27,7 +27,7 @@ static const struct {
     {ECONNABORTED, "ECONNABORTED"},                           {ECONNRESET, "ECONNRESET"},
     {ENOBUFS, "ENOBUFS"},       {EISCONN, "EISCONN"},         {ENOTCONN, "ENOTCONN"},
     {ETIMEDOUT, "ETIMEDOUT"},   {ECONNREFUSED, "ECONNREFUSED"},
-    {EALREADY, "EALREADY"},     {EINPROGRESS, "EINPROGRESS"},
+    {EALREADY, "EALREADY"},     {EINPROGRESS, "EINPROGRESS"}, {EDESTADDRREQ, "EDESTADDRREQ"},
 };
 
 const char *conf_errname(int err, char *buf, size_t len)
@@ -84,11 +84,14 @@ void conf_hdr_format(const struct vsock_hdr *h, char *buf, size_t len)
              h->buf_alloc, h->fwd_cnt);
 }
 
-bool conf_pktlog_init(struct conf_pktlog *log, uint32_t cap)
+bool conf_pktlog_init(struct conf_pktlog *log, uint32_t cap, const char *head)
 {
     memset(log, 0, sizeof(*log));
+    snprintf(log->head, sizeof(log->head), "%s", head);
     log->e = calloc(cap, sizeof(*log->e));
     log->cap = log->e != NULL ? cap : 0;
+    if (log->e == NULL)
+        snprintf(log->unavailable, sizeof(log->unavailable), "out of memory for the transcript");
     return log->e != NULL;
 }
 
@@ -104,12 +107,15 @@ void conf_pktlog_add(struct conf_pktlog *log, bool to_host, const struct vsock_h
 void conf_pktlog_print(const struct conf_pktlog *log)
 {
     char line[256];
+    printf("vsocksim-pkt begin %s\n", log->head);
     for (uint32_t i = 0; i < log->n; i++) {
         conf_hdr_format(&log->e[i].h, line, sizeof(line));
         printf("vsocksim-pkt %s %s\n", log->e[i].to_host ? "g>h" : "h>g", line);
     }
-    if (log->dropped != 0)
-        printf("vsocksim-pkt dropped %" PRIu64 " more\n", log->dropped);
+    if (log->unavailable[0] != '\0')
+        printf("vsocksim-pkt unavailable: %s\n", log->unavailable);
+    printf("vsocksim-pkt end packets=%" PRIu32 " dropped=%" PRIu64 "\n", log->n, log->dropped);
+    fflush(stdout);
 }
 
 int64_t conf_pktlog_copy(const struct conf_pktlog *log, uint32_t first,

@@ -32,6 +32,7 @@ struct pctx {
     size_t errlen;
     bool failed;
     bool have_targets;
+    unsigned mask; /* the profiles the line being parsed runs under */
 };
 
 __attribute__((format(printf, 2, 3))) static bool perr(struct pctx *p, const char *fmt, ...)
@@ -212,6 +213,7 @@ static int var_index(struct script *sc, const char *s, size_t n, bool create)
         return -1;
     memcpy(sc->vars[sc->nvars], s, n);
     sc->vars[sc->nvars][n] = '\0';
+    sc->var_mask[sc->nvars] = 0;
     return (int)sc->nvars++;
 }
 
@@ -232,6 +234,12 @@ static bool parse_var(struct pctx *p, const struct tok *t, bool expect, struct s
     if (idx < 0)
         return expect ? perr(p, "more than %u variables", SCRIPT_MAX_VARS)
                       : perr(p, "$%.*s is not bound by an earlier < line", (int)n, s);
+    unsigned *bound = &p->sc->var_mask[idx];
+    if (expect)
+        *bound |= p->mask; /* bound (or matched) under these profiles */
+    else if ((p->mask & ~*bound) != 0)
+        return perr(p, "$%.*s is not bound by an earlier < line for every profile this line "
+                    "runs under", (int)n, s);
     v->kind = SV_VAR;
     v->var = (unsigned)idx;
     return true;
@@ -409,6 +417,7 @@ static struct scmd *new_cmd(struct pctx *p, enum cmd_kind kind, const char *text
     memset(c, 0, sizeof(*c));
     c->kind = kind;
     c->line = p->line;
+    c->linux_mask = p->mask;
     if (!pool_add(p, text, n, &c->text))
         return NULL;
     sc->ncmds++;
@@ -541,6 +550,8 @@ static bool parse_ret(struct pctx *p, const struct tok *v, int64_t *ret)
         {"ECONNRESET", ECONNRESET}, {"EMSGSIZE", EMSGSIZE},   {"ENOMEM", ENOMEM},
         {"ETIMEDOUT", ETIMEDOUT}, {"EINVAL", EINVAL},         {"EPROTO", EPROTO},
         {"ESOCKTNOSUPPORT", ESOCKTNOSUPPORT}, {"EOPNOTSUPP", EOPNOTSUPP},
+        {"ENOBUFS", ENOBUFS},     {"EALREADY", EALREADY},     {"EISCONN", EISCONN},
+        {"EDESTADDRREQ", EDESTADDRREQ},
     };
     uint64_t x;
     if (lookup(errs, sizeof(errs) / sizeof(errs[0]), v->s, v->n, &x)) {
@@ -607,9 +618,11 @@ static const struct {
     {"close", HV_CLOSE, {0}},
     {"error", HV_ERROR, {0}},
     {"bufsize", HV_BUFSIZE, {0}},
+    {"bufmax", HV_BUFMAX, {0}},
+    {"bufmin", HV_BUFMIN, {0}},
 };
 
-/* The one positional argument of shutdown, error and bufsize. */
+/* The one positional argument of shutdown, error, bufsize, bufmax and bufmin. */
 static bool host_positional(struct pctx *p, const struct tok *t, struct scmd *c)
 {
     uint64_t x;
@@ -632,6 +645,8 @@ static bool host_positional(struct pctx *p, const struct tok *t, struct scmd *c)
         c->err = (int)-r;
         return true;
     }
+    if (c->verb == HV_BUFMAX || c->verb == HV_BUFMIN)
+        return num_max(p, t, UINT64_MAX, c->verb == HV_BUFMAX ? "bufmax" : "bufmin", &c->bound);
     c->has_num = true;
     return num_max(p, t, 0xffffffffu, "bufsize", &x) && ((c->num = (uint32_t)x), true);
 }
@@ -646,7 +661,8 @@ static bool parse_host(struct pctx *p, const struct toks *t, const char *line, s
             break;
     if (v == sizeof(host_verbs) / sizeof(host_verbs[0]))
         return perr(p, "unknown host command '%.*s' (listen, connect, connected, accept, send, "
-                    "recv, shutdown, close, error, bufsize)", (int)t->t[1].n, t->t[1].s);
+                    "recv, shutdown, close, error, bufsize, bufmax, bufmin)", (int)t->t[1].n,
+                    t->t[1].s);
     struct scmd *c = new_cmd(p, CMD_HOST, line, n);
     if (c == NULL)
         return false;
@@ -658,7 +674,8 @@ static bool parse_host(struct pctx *p, const struct toks *t, const char *line, s
         return false;
     c->port = (uint32_t)port;
     unsigned i = 3;
-    bool positional = c->verb == HV_SHUTDOWN || c->verb == HV_ERROR || c->verb == HV_BUFSIZE;
+    bool positional = c->verb == HV_SHUTDOWN || c->verb == HV_ERROR || c->verb == HV_BUFSIZE ||
+                      c->verb == HV_BUFMAX || c->verb == HV_BUFMIN;
     if (positional) {
         if (t->n != 4)
             return perr(p, "host %s takes PORT and one argument", host_verbs[v].name);
@@ -741,6 +758,44 @@ static bool header_comment(struct pctx *p, const char *s, size_t n)
 
 /* ---- lines ---- */
 
+/* [6.1], [6.12] or [6.1,6.12] before a command: the profiles it runs
+ * under (conf_linux); the token is taken off the line. */
+static bool parse_condition(struct pctx *p, struct toks *t)
+{
+    const struct tok *w = &t->t[0];
+    if (w->n < 2 || w->s[w->n - 1] != ']')
+        return perr(p, "'%.*s' is not a profile condition: write [6.1], [6.12] or [6.1,6.12] "
+                    "before the command", (int)w->n, w->s);
+    p->mask = 0;
+    size_t i = 1, end = w->n - 1;
+    while (end > 1) {
+        size_t j = i;
+        while (j < end && w->s[j] != ',')
+            j++;
+        char name[16];
+        enum vsock_linux v;
+        if (j - i == 0 || j - i >= sizeof(name))
+            return perr(p, "'%.*s': an empty or overlong profile name (6.1, 6.12)", (int)w->n,
+                        w->s);
+        memcpy(name, w->s + i, j - i);
+        name[j - i] = '\0';
+        if (vsock_linux_parse(name, &v) < 0)
+            return perr(p, "unknown Linux profile '%s' in %.*s (6.1, 6.12)", name, (int)w->n,
+                        w->s);
+        p->mask |= 1u << v;
+        if (j == end)
+            break;
+        i = j + 1;
+    }
+    if (p->mask == 0)
+        return perr(p, "%.*s names no profile (6.1, 6.12)", (int)w->n, w->s);
+    if (t->n == 1)
+        return perr(p, "a profile condition needs a command after it");
+    memmove(&t->t[0], &t->t[1], (t->n - 1) * sizeof(t->t[0]));
+    t->n--;
+    return true;
+}
+
 static bool parse_line(struct pctx *p, const char *s, size_t n, struct toks *t)
 {
     const char *ts = s;
@@ -754,6 +809,9 @@ static bool parse_line(struct pctx *p, const char *s, size_t n, struct toks *t)
         return false;
     if (t->n == 0)
         return true;
+    p->mask = SCRIPT_ALL_LINUX;
+    if (!t->t[0].quoted && t->t[0].s[0] == '[' && !parse_condition(p, t))
+        return false;
     const struct tok *w = &t->t[0];
     if (tok_is(w, ">"))
         return parse_send(p, t, ts, tn);

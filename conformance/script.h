@@ -48,6 +48,8 @@
  *   host close PORT
  *   host error PORT ERRNAME|0                        SO_ERROR (waits for it)
  *   host bufsize PORT N                              SO_VM_SOCKETS_BUFFER_SIZE
+ *   host bufmax PORT N                               SO_VM_SOCKETS_BUFFER_MAX_SIZE
+ *   host bufmin PORT N                               SO_VM_SOCKETS_BUFFER_MIN_SIZE
  *   wait DURATION
  *   reset                                            TRANSPORT_RESET (CONF_CAP_RESET)
  *   queue-error rx|tx                                the device signalled a queue error
@@ -56,9 +58,19 @@
  * A > line may carry any payload size: a script whose largest is beyond our
  * driver's 64 KiB packets runs with tx_max_payload that large, so the
  * packet goes on the ring whole (script_opts).
+ *
+ * Where Linux 6.1 and 6.12 differ, a line may start with a profile
+ * condition: [6.1], [6.12] or [6.1,6.12]. It runs only when the run's
+ * profile (conf_linux: the Kyua variable `linux`, the kernel a real target
+ * boots) is one of those; other lines run under every profile. A variable a
+ * > line uses must be bound by < lines under every profile that line runs
+ * under. Example:
+ *   [6.1]  host send 5000 bytes=2049 ret=ENOMEM
+ *   [6.12] host send 5000 bytes=2049 ret=EMSGSIZE
  * A host PORT names the connection made by `host connect PORT`, or the one
  * accepted on `host listen PORT` (send and recv accept it when needed);
- * close and bufsize fall back to the listener when there is no connection.
+ * close, bufsize, bufmax and bufmin fall back to the listener when there is
+ * no connection.
  *
  * Header comments: "# covers: ID ..." (requirement IDs), "# targets: sim
  * kernel guest". Errors in a script name file:line; a failing script names

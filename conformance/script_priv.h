@@ -35,6 +35,9 @@ struct spkt {
 
 enum cmd_kind { CMD_SEND, CMD_EXPECT, CMD_NONE, CMD_WAIT, CMD_RESET, CMD_HOST, CMD_QERR };
 
+/* Every profile: a line without a condition. */
+#define SCRIPT_ALL_LINUX ((1u << VSOCK_LINUX_COUNT) - 1u)
+
 enum host_verb {
     HV_LISTEN,
     HV_CONNECT,
@@ -46,11 +49,14 @@ enum host_verb {
     HV_CLOSE,
     HV_ERROR,
     HV_BUFSIZE,
+    HV_BUFMAX,
+    HV_BUFMIN,
 };
 
 struct scmd {
     enum cmd_kind kind;
     unsigned line;
+    unsigned linux_mask;   /* the profiles it runs under (bit per enum vsock_linux) */
     struct sbytes text;    /* the line as written, for messages */
     struct spkt pkt;       /* CMD_SEND, CMD_EXPECT */
     uint64_t ns;           /* CMD_NONE, CMD_WAIT; CMD_EXPECT's timeout */
@@ -60,6 +66,7 @@ struct scmd {
     int type;              /* listen, connect */
     int backlog;           /* listen */
     uint32_t num;          /* listen buf=, connect from=, bufsize N */
+    uint64_t bound;        /* bufmax, bufmin N */
     bool has_num;
     bool eor;              /* send, recv */
     bool eof;              /* recv */
@@ -83,6 +90,7 @@ struct script {
     uint8_t *pool;
     size_t pool_len, pool_cap;
     char vars[SCRIPT_MAX_VARS][SCRIPT_VAR_LEN];
+    unsigned var_mask[SCRIPT_MAX_VARS]; /* the profiles under which a < line binds it */
     unsigned nvars;
 };
 

@@ -219,6 +219,16 @@ static struct hconn *conn_new(struct run *r, uint32_t port, int type)
     return h;
 }
 
+/* A call's result for messages: a count, or an errno name. */
+static const char *ret_name(int64_t v, char *buf, size_t len)
+{
+    if (v >= 0) {
+        snprintf(buf, len, "%" PRId64, v);
+        return buf;
+    }
+    return conf_errname((int)v, buf, len);
+}
+
 static void check(struct run *r, const char *what, int64_t ret)
 {
     char e[32];
@@ -327,8 +337,8 @@ static void host_send(struct run *r)
     if (c->has_ret) {
         int64_t n = conf_send(r->c, CONF_HOST, fd, data, c->payload.len, flags);
         if (n != c->ret)
-            FAIL(r, "host send returned %s, expected %s", conf_errname((int)n, e1, sizeof(e1)),
-                 conf_errname((int)c->ret, e2, sizeof(e2)));
+            FAIL(r, "host send returned %s, expected %s", ret_name(n, e1, sizeof(e1)),
+                 ret_name(c->ret, e2, sizeof(e2)));
         return;
     }
     struct io io = {.r = r, .fd = fd, .out = data, .len = c->payload.len, .flags = flags};
@@ -368,8 +378,8 @@ static void host_recv_ret(struct run *r, int fd)
     char e1[32], e2[32];
     int64_t n = conf_recv(r->c, CONF_HOST, fd, r->rx, RX_CAP, 0, NULL);
     if (n != r->cmd->ret)
-        FAIL(r, "host recv returned %s, expected %s", conf_errname((int)n, e1, sizeof(e1)),
-             conf_errname((int)r->cmd->ret, e2, sizeof(e2)));
+        FAIL(r, "host recv returned %s, expected %s", ret_name(n, e1, sizeof(e1)),
+             ret_name(r->cmd->ret, e2, sizeof(e2)));
 }
 
 static void host_recv(struct run *r)
@@ -462,6 +472,16 @@ static void do_host(struct run *r)
         check(r, "bufsize", conf_set_buf_size(r->c, CONF_HOST, fd, r->cmd->num));
         return;
     }
+    case HV_BUFMAX:
+    case HV_BUFMIN: {
+        struct hconn *h = conn_get(r);
+        int fd = h->fd >= 0 ? h->fd : h->lfd;
+        bool max = r->cmd->verb == HV_BUFMAX;
+        check(r, max ? "bufmax" : "bufmin",
+              max ? conf_set_buf_max_size(r->c, CONF_HOST, fd, r->cmd->bound)
+                  : conf_set_buf_min_size(r->c, CONF_HOST, fd, r->cmd->bound));
+        return;
+    }
     }
 }
 
@@ -504,8 +524,11 @@ void script_run(const struct script *s, struct conf *c)
         if (err < 0)
             conf_fail(c, s->name, 1, "raw mode refused (%d)", err);
     }
+    unsigned profile = 1u << conf_linux(c);
     for (unsigned i = 0; i < s->ncmds; i++) {
         r->cmd = &s->cmds[i];
+        if (!(r->cmd->linux_mask & profile))
+            continue; /* a line for another Linux profile */
         switch (r->cmd->kind) {
         case CMD_SEND: do_send(r); break;
         case CMD_EXPECT: do_expect(r); break;

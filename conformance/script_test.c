@@ -169,18 +169,25 @@ static void run_script(struct conf *c, const void *arg)
     script_run(arg, c);
 }
 
-/* Runs text on sim with one seed; returns the verdict and the message. */
-static enum conf_verdict run_text(const char *text, char *msg, size_t len)
+/* Runs text on sim with one seed under a profile (NULL: the default);
+ * returns the verdict and the message. */
+static enum conf_verdict run_text_linux(const char *text, const char *linux_ver, char *msg,
+                                        size_t len)
 {
     char err[512] = "";
     struct script *s = parse(text, err, sizeof(err));
     ATF_REQUIRE_MSG(s != NULL, "%s", err);
     struct conf_runcfg rc;
-    ATF_REQUIRE(conf_runcfg_parse("1", NULL, &rc, err, sizeof(err)) == 0);
+    ATF_REQUIRE(conf_runcfg_parse("1", linux_ver, &rc, err, sizeof(err)) == 0);
     struct conf_runnable r = {"t", script_targets(s), script_caps(s), NULL, run_script, s};
     enum conf_verdict v = conf_run(&r, "sim", &rc, msg, len);
     script_free(s);
     return v;
+}
+
+static enum conf_verdict run_text(const char *text, char *msg, size_t len)
+{
+    return run_text_linux(text, NULL, msg, len);
 }
 
 TC(run_reports_mismatch, "a failing script names file:line, what it expected and what came")
@@ -222,6 +229,74 @@ TC(run_variables, "a variable binds in one < line and must match in the next")
     ATF_CHECK_MSG(strstr(msg, "(dst port differs)") != NULL, "%s", msg);
 }
 
+TC(parse_profile_conditions, "[6.1], [6.12] and [6.1,6.12] condition a line on the Linux "
+                             "profile; malformed conditions name the line and the problem")
+{
+    char err[512] = "";
+    struct script *s = parse("host listen 5000\n"
+                             "[6.1] host send 5000 \"x\" ret=ENOMEM\n"
+                             "[6.12]   host send 5000 \"x\" ret=EMSGSIZE\n"
+                             "[6.1,6.12] < none 10ms\n"
+                             "[6.12] < RST $host:5000 -> $guest:1024 fwd_cnt=$f\n"
+                             "[6.12] > RW $guest:1024 -> $host:5000 fwd_cnt=$f\n"
+                             "host bufmax 5000 18446744073709551615\n"
+                             "host bufmin 5000 0\n",
+                             err, sizeof(err));
+    ATF_REQUIRE_MSG(s != NULL, "%s", err);
+    ATF_CHECK_EQ(script_lines(s), 8u);
+    script_free(s);
+    bad("[6.2] wait 1ms\n", 1, "unknown Linux profile '6.2' in [6.2] (6.1, 6.12)");
+    bad("[6.1 wait 1ms\n", 1, "'[6.1' is not a profile condition");
+    bad("[] wait 1ms\n", 1, "[] names no profile");
+    bad("[6.1,] wait 1ms\n", 1, "an empty or overlong profile name");
+    bad("wait 1ms\n[6.12]\n", 2, "a profile condition needs a command after it");
+    bad("[6.12] # a comment only\n", 1, "a profile condition needs a command after it");
+    /* A variable bound under one profile cannot be used under another. */
+    bad("[6.1] < RST $host:5000 -> $guest:1024 fwd_cnt=$f\n"
+        "> RW $guest:1024 -> $host:5000 fwd_cnt=$f\n",
+        2, "$f is not bound by an earlier < line for every profile");
+    bad("[6.1] < RST $host:5000 -> $guest:1024 fwd_cnt=$f\n"
+        "[6.12] > RW $guest:1024 -> $host:5000 fwd_cnt=$f\n",
+        2, "for every profile");
+    s = parse("[6.1] < RST $host:5000 -> $guest:1024 fwd_cnt=$f\n"
+              "[6.12] < RST $host:5000 -> $guest:1024 fwd_cnt=$f\n"
+              "> RW $guest:1024 -> $host:5000 fwd_cnt=$f\n",
+              err, sizeof(err));
+    ATF_CHECK_MSG(s != NULL, "bound under both, used under both: %s", err);
+    script_free(s);
+    bad("host bufmax 5000 18446744073709551616\n", 1, "bufmax");
+    bad("host bufmin 5000\n", 1, "host bufmin takes PORT and one argument");
+}
+
+static void run_script(struct conf *c, const void *arg);
+
+/* Runs text on sim under a profile; returns the verdict and the message. */
+static enum conf_verdict run_text_linux(const char *text, const char *linux_ver, char *msg,
+                                        size_t len);
+
+TC(run_profile_conditions, "a conditioned line runs only under its profile")
+{
+    const char *text = "host listen 5000 type=SEQPACKET buf=2048\n"
+                       "> REQUEST $guest:1024 -> $host:5000 type=SEQPACKET\n"
+                       "< RESPONSE $host:5000 -> $guest:1024 type=SEQPACKET\n"
+                       "host accept 5000\n"
+                       "[6.1] host send 5000 bytes=2049 ret=ENOMEM\n"
+                       "[6.12] host send 5000 bytes=2049 ret=EMSGSIZE\n";
+    char msg[2048];
+    ATF_CHECK_MSG(run_text_linux(text, "6.1", msg, sizeof(msg)) == CONF_PASS, "6.1: %s", msg);
+    ATF_CHECK_MSG(run_text_linux(text, "6.12", msg, sizeof(msg)) == CONF_PASS, "6.12: %s", msg);
+    const char *wrong = "host listen 5000 type=SEQPACKET buf=2048\n"
+                        "> REQUEST $guest:1024 -> $host:5000 type=SEQPACKET\n"
+                        "< RESPONSE $host:5000 -> $guest:1024 type=SEQPACKET\n"
+                        "host accept 5000\n"
+                        "[6.12] host send 5000 bytes=2049 ret=ENOMEM\n";
+    ATF_CHECK_MSG(run_text_linux(wrong, "6.1", msg, sizeof(msg)) == CONF_PASS,
+                  "a 6.12 line does not run on 6.1: %s", msg);
+    ATF_CHECK_EQ(run_text_linux(wrong, "6.12", msg, sizeof(msg)), CONF_FAIL);
+    ATF_CHECK_MSG(strstr(msg, "t.pkt:5: host send returned -EMSGSIZE, expected -ENOMEM"), "%s",
+                  msg);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
     ATF_TP_ADD_TC(tp, parse_good);
@@ -232,5 +307,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, run_reports_mismatch);
     ATF_TP_ADD_TC(tp, run_reports_silence);
     ATF_TP_ADD_TC(tp, run_variables);
+    ATF_TP_ADD_TC(tp, parse_profile_conditions);
+    ATF_TP_ADD_TC(tp, run_profile_conditions);
     return atf_no_error();
 }

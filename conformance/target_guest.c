@@ -46,6 +46,8 @@
 #define GT_CAPS (CONF_CAP_RAW_HOST | CONF_CAP_DEVICE_STOP | CONF_CAP_USED_LEN)
 #define GT_RPC_TIMEOUT_MS 5000
 #define GT_SLICE_NS 1000000u
+#define GT_QUIET_NS 30000000ull   /* the transcript has not grown for this long: settled */
+#define GT_SETTLE_NS 300000000ull /* at most, at close */
 #define GT_MAX_GUEST_FDS 256u
 #define GT_STALE_REPLIES 64 /* replies of an earlier case's requests, skipped at HELLO */
 
@@ -55,6 +57,7 @@ struct gt {
     uint64_t guest_cid;
     uint32_t host_buf_alloc;
     bool config_ok; /* the case's options are all ones this target honours */
+    enum vsock_linux linux_ver; /* the run's profile (check-guest.sh gives the backend the same) */
     int guest_fds[GT_MAX_GUEST_FDS]; /* real sockets the case opened, -1 when closed */
     unsigned nguest;
     char broken[256]; /* the control channel failed: why (empty while healthy) */
@@ -168,6 +171,7 @@ static void *gt_open(const struct conf_opts *o, char *why, size_t len)
         return NULL;
     }
     t->host_buf_alloc = o->host_buf_alloc;
+    t->linux_ver = o->linux_ver;
     t->config_ok = o->queue_size == 0 && o->rx_buf_size == 0 && o->features == 0 &&
                    o->tx_max_payload == 0;
     t->ctl = open(VCTL_GUEST_PORT, O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -199,45 +203,76 @@ static void close_guest_fds(struct gt *t)
     t->nguest = 0;
 }
 
+static void nap(uint64_t ns);
+
+/* Waits until the backend's transcript has not grown for GT_QUIET_NS (at
+ * most GT_SETTLE_NS): what the case did last may still be answered by the
+ * guest kernel or our device, and the other targets settle too. */
+static void settle(struct gt *t)
+{
+    uint64_t start = khost_now(), quiet_since = start, seen = 0;
+    while (khost_now() - start < GT_SETTLE_NS && khost_now() - quiet_since < GT_QUIET_NS) {
+        struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {seen}}, rp = {0};
+        if (rpc(t, &rq, &rp) < 0)
+            return;
+        if (rp.v[1] != seen) {
+            seen = rp.v[1];
+            quiet_since = khost_now();
+        }
+        nap(GT_SLICE_NS);
+    }
+}
+
 /* The packets our device saw cross the rings during the case (the backend
  * keeps them from HELLO on), printed as the other targets print theirs, for
- * the differential report. A backend without the transcript, or a broken
- * channel, leaves the case without one: that is no failure of the case. */
-/* The backend's transcript of this session from entry `first` on, into log;
- * the packets the backend could not keep (*lost). false when the channel or
- * the backend cannot tell. */
-static bool fetch_transcript(struct gt *t, uint64_t first, struct conf_pktlog *log,
-                             uint64_t *lost)
+ * the referee. A broken channel or a bad reply leaves the case without a
+ * transcript, said so in it ("unavailable"): that is no failure of the
+ * case, but the referee cannot compare it. */
+static void print_transcript(struct gt *t)
 {
-    if (t->broken[0] != '\0')
-        return false;
-    for (;;) {
-        struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {first}}, rp;
+    struct conf_pktlog log;
+    char head[48];
+    snprintf(head, sizeof(head), "target=guest linux=%s", vsock_linux_name(t->linux_ver));
+    if (!conf_pktlog_init(&log, CONF_PKTLOG_MAX, head) || t->broken[0] != '\0') {
+        if (t->broken[0] != '\0')
+            snprintf(log.unavailable, sizeof(log.unavailable), "the control channel broke: %s",
+                     t->broken);
+        conf_pktlog_print(&log);
+        conf_pktlog_free(&log);
+        return;
+    }
+    settle(t);
+    uint64_t first = 0, lost = 0, total = 0;
+    do {
+        struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {first}}, rp = {0};
         int64_t n = rpc(t, &rq, &rp);
-        if (n < 0)
-            return false;
-        if (n == 0 || rp.dlen != (uint64_t)n * VCTL_PKTLOG_ENTRY || rp.data == NULL)
-            return n == 0;
+        if (n < 0 && t->broken[0] != '\0') {
+            snprintf(log.unavailable, sizeof(log.unavailable), "the control channel broke: %s",
+                     t->broken);
+            break;
+        }
+        if (n < 0 || rp.dlen != (uint64_t)n * VCTL_PKTLOG_ENTRY || (n > 0 && rp.data == NULL)) {
+            snprintf(log.unavailable, sizeof(log.unavailable),
+                     "the backend's VCTL_PKTLOG reply from entry %" PRIu64 " was bad (%" PRId64
+                     ", %" PRIu64 " bytes)",
+                     first, n, (uint64_t)rp.dlen);
+            break;
+        }
         for (int64_t i = 0; i < n; i++) {
             const uint8_t *e = rp.data + i * VCTL_PKTLOG_ENTRY;
             struct vsock_hdr h;
             vsock_hdr_decode(e + 1, &h);
-            conf_pktlog_add(log, e[0] == 1, &h);
+            conf_pktlog_add(&log, e[0] == 1, &h);
         }
         first += (uint64_t)n;
-        *lost = rp.v[2];
-        if (first >= rp.v[1])
-            return true;
-    }
-}
-
-static void print_transcript(struct gt *t)
-{
-    struct conf_pktlog log;
-    uint64_t lost = 0;
-    if (t->broken[0] != '\0' || !conf_pktlog_init(&log, CONF_PKTLOG_MAX))
-        return;
-    (void)fetch_transcript(t, 0, &log, &lost);
+        total = rp.v[1];
+        lost = rp.v[2];
+        if (n == 0 && first < total) {
+            snprintf(log.unavailable, sizeof(log.unavailable),
+                     "the backend sent no entry from %" PRIu64 " of %" PRIu64, first, total);
+            break;
+        }
+    } while (first < total);
     log.dropped += lost;
     conf_pktlog_print(&log);
     conf_pktlog_free(&log);
@@ -450,6 +485,13 @@ static int gt_set_buf_size(void *tp, enum conf_side s, int fd, uint32_t bytes)
     return khost_vsock_set_buf_size(fd, bytes);
 }
 
+static int gt_set_buf_bound(void *tp, enum conf_side s, int fd, bool max, uint64_t bytes)
+{
+    if (s == CONF_HOST)
+        return call_fd(tp, max ? VCTL_SET_BUF_MAX : VCTL_SET_BUF_MIN, fd, bytes);
+    return khost_vsock_set_buf_bound(fd, max, bytes);
+}
+
 static int gt_set_rcvlowat(void *tp, enum conf_side s, int fd, uint32_t bytes)
 {
     if (s == CONF_HOST)
@@ -571,18 +613,32 @@ static int gt_rx_used_len_extra(void *tp, int32_t extra)
     return (int)call3(tp, VCTL_USED_LEN_EXTRA, (uint64_t)(int64_t)extra, 0, 0, &rp);
 }
 
+/* conf_transcript: the backend's transcript of this session (VCTL_PKTLOG)
+ * from entry first on. */
 static int64_t gt_transcript(void *tp, uint32_t first, struct conf_pktlog_entry *out,
                              uint32_t max)
 {
     struct gt *t = tp;
-    struct conf_pktlog log;
-    uint64_t lost = 0;
-    if (!conf_pktlog_init(&log, CONF_PKTLOG_MAX))
-        return -ENOMEM;
-    int64_t n = fetch_transcript(t, first, &log, &lost) ? conf_pktlog_copy(&log, 0, out, max)
-                                                         : -EIO;
-    conf_pktlog_free(&log);
-    return n;
+    uint64_t at = first, total = first;
+    uint32_t got = 0;
+    do {
+        struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {at}}, rp = {0};
+        int64_t n = rpc(t, &rq, &rp);
+        if (n < 0)
+            return n;
+        if (rp.dlen != (uint64_t)n * VCTL_PKTLOG_ENTRY || (n > 0 && rp.data == NULL))
+            return -EPROTO;
+        total = rp.v[1];
+        for (int64_t i = 0; i < n && got < max; i++, got++) {
+            const uint8_t *e = rp.data + i * VCTL_PKTLOG_ENTRY;
+            out[got].to_host = e[0] == 1;
+            vsock_hdr_decode(e + 1, &out[got].h);
+        }
+        at += (uint64_t)n;
+        if (n == 0)
+            break;
+    } while (got < max && at < total);
+    return total >= first ? (int64_t)(total - first) : -EINVAL;
 }
 
 const struct conf_target_ops conf_target_guest = {
@@ -606,6 +662,7 @@ const struct conf_target_ops conf_target_guest = {
     .poll = gt_poll,
     .sock_error = gt_sock_error,
     .set_buf_size = gt_set_buf_size,
+    .set_buf_bound = gt_set_buf_bound,
     .set_rcvlowat = gt_set_rcvlowat,
     .local_port = gt_local_port,
     .peer_name = gt_peer_name,

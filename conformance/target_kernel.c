@@ -21,7 +21,7 @@
  *
  * Every packet that crossed the ring is printed when the target closes, one
  * "vsocksim-pkt g>h ..." or "vsocksim-pkt h>g ..." line each (conf_hdr_format),
- * for the differential report (ci/differential.sh). */
+ * for the referee (conformance/referee.h). */
 #include "conformance/conf_case.h"
 #include "conformance/conf_target.h"
 #include "khost/khost.h"
@@ -135,7 +135,9 @@ static void *kt_open(const struct conf_opts *o, char *why, size_t len)
     if (!kt_available(why, len))
         return NULL;
     struct kt *t = calloc(1, sizeof(*t));
-    if (t == NULL || conf_pktq_init(&t->q) != 0 || !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX)) {
+    char head[48];
+    snprintf(head, sizeof(head), "target=kernel linux=%s", vsock_linux_name(o->linux_ver));
+    if (t == NULL || conf_pktq_init(&t->q) != 0 || !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX, head)) {
         if (t != NULL) {
             conf_pktq_free(&t->q);
             free(t);
@@ -188,6 +190,18 @@ static void note_pair(struct kt *t, uint32_t gport, uint32_t hport, uint16_t typ
  * first, so our endpoint answers what arrives for nothing with RST; then an
  * RST for every connection the case spoke for the guest, an abort of every
  * socket of ours, the real sockets closed, and a short settling time. */
+/* Runs our side until vhost and our driver have been quiet for KT_QUIET_NS
+ * (at most KT_QUIESCE_NS). */
+static void settle(struct kt *t)
+{
+    uint64_t start = khost_now(), quiet_since = start;
+    while (khost_now() - start < KT_QUIESCE_NS && khost_now() - quiet_since < KT_QUIET_NS) {
+        khost_pump(t->k);
+        if (khost_step(t->k, KT_SLICE_NS) > 0)
+            quiet_since = khost_now();
+    }
+}
+
 static void quiesce(struct kt *t)
 {
     struct vep *e = khost_sockets(t->k);
@@ -215,20 +229,17 @@ static void quiesce(struct kt *t)
             khost_vsock_close(t->host_fds[i]);
             t->host_fds[i] = -1;
         }
-    uint64_t start = khost_now(), quiet_since = start;
-    while (khost_now() - start < KT_QUIESCE_NS && khost_now() - quiet_since < KT_QUIET_NS) {
-        khost_pump(t->k);
-        if (khost_step(t->k, KT_SLICE_NS) > 0)
-            quiet_since = khost_now();
-    }
+    settle(t);
 }
 
 static bool kt_close(void *tp, char *why, size_t len)
 {
     struct kt *t = tp;
-    /* Let what the case left in flight reach the transcript. */
-    khost_pump(t->k);
-    (void)khost_step(t->k, 0);
+    /* Let what the case left in flight reach the transcript: what the case
+     * did last (a read that frees credit, a close) may still be answered by
+     * vhost's worker. The sim target settles the same way (simt_close), so
+     * that the referee compares everything the case caused on both. */
+    settle(t);
     const struct khost_stats *st = khost_stats(t->k);
     bool ok = true;
     if (t->q.overflow != 0) {
@@ -448,8 +459,17 @@ static int kt_set_rcvlowat(void *tp, enum conf_side s, int fd, uint32_t bytes)
 {
     struct kt *t = tp;
     if (s == CONF_GUEST)
-        return vep_set_rcvlowat(ep(t), fd, bytes);
+        return pumped(t, vep_set_rcvlowat(ep(t), fd, bytes)); /* 6.12 may send CREDIT_UPDATE */
     return khost_vsock_set_rcvlowat(fd, bytes);
+}
+
+static int kt_set_buf_bound(void *tp, enum conf_side s, int fd, bool max, uint64_t bytes)
+{
+    struct kt *t = tp;
+    if (s == CONF_HOST)
+        return khost_vsock_set_buf_bound(fd, max, bytes);
+    return pumped(t, max ? vep_set_buf_max_size(ep(t), fd, bytes)
+                         : vep_set_buf_min_size(ep(t), fd, bytes));
 }
 
 static int kt_local_port(void *tp, enum conf_side s, int fd, uint32_t *port)
@@ -659,6 +679,59 @@ static int lay_descs(struct kt *t, const struct conf_desc *d, unsigned n, int de
     return 0;
 }
 
+/* The readable bytes of a hand-made chain, walked as a device walks it:
+ * the first VSOCK_HDR_LEN into hdr (got of them), their total length. */
+struct chain_bytes {
+    uint8_t hdr[VSOCK_HDR_LEN];
+    uint32_t got;
+    uint64_t total;
+};
+
+/* False when the walk leaves the array, loops, nests tables, or meets a
+ * header byte it does not know (a buffer the case gave no data for). */
+static bool walk_readable(const struct conf_desc *d, unsigned n, int depth, struct chain_bytes *b)
+{
+    unsigned i = 0;
+    for (unsigned steps = 0; steps < n; steps++) {
+        const struct conf_desc *x = &d[i];
+        if ((x->flags & VIRTQ_DESC_F_INDIRECT) && x->table != NULL) {
+            if (depth > 0 || !walk_readable(x->table, x->ntable, depth + 1, b))
+                return false;
+        } else if (!(x->flags & VIRTQ_DESC_F_WRITE)) {
+            uint32_t take = x->len < VSOCK_HDR_LEN - b->got ? x->len : VSOCK_HDR_LEN - b->got;
+            if (take > 0 && x->data == NULL)
+                return false;
+            if (take > 0)
+                memcpy(b->hdr + b->got, x->data, take);
+            b->got += take;
+            b->total += x->len;
+        }
+        if (!(x->flags & VIRTQ_DESC_F_NEXT))
+            return true;
+        if ((i = x->next) >= n)
+            return false;
+    }
+    return false;
+}
+
+/* A hand-made chain goes into the transcript as the packet vhost read, as
+ * the sim target's transcript holds every header its device read: when
+ * vhost took the chain, or refused it after reading a header whose len
+ * the chain cannot hold (vhost_vsock_alloc_skb, 6.1.192 and 6.12.118).
+ * Chains refused for their shape never had a header read. */
+static void log_raw_chain(struct kt *t, const struct conf_desc *d, unsigned n,
+                          const struct khost_chain_result *r)
+{
+    struct chain_bytes b;
+    memset(&b, 0, sizeof(b));
+    if (!walk_readable(d, n, 0, &b) || b.got < VSOCK_HDR_LEN)
+        return;
+    struct vsock_hdr h;
+    vsock_hdr_decode(b.hdr, &h);
+    if (r->returned || (r->error && h.len > b.total - VSOCK_HDR_LEN))
+        log_pkt(t, true, &h);
+}
+
 static int kt_raw_chain(void *tp, const struct conf_desc *d, unsigned n,
                         struct conf_chain_result *out, uint64_t timeout_ns)
 {
@@ -676,8 +749,10 @@ static int kt_raw_chain(void *tp, const struct conf_desc *d, unsigned n,
     if (err == 0) {
         snapshot(t);
         err = khost_raw_chain(t->k, kd, n, &r, timeout_ns, KT_IDLE_TIMEOUT_NS);
-        if (err == 0)
+        if (err == 0) {
             inspect(t, kd, n, out);
+            log_raw_chain(t, d, n, &r);
+        }
     }
     forget_bufs(t);
     free(kd);
@@ -799,6 +874,7 @@ const struct conf_target_ops conf_target_kernel = {
     .poll = kt_poll,
     .sock_error = kt_sock_error,
     .set_buf_size = kt_set_buf_size,
+    .set_buf_bound = kt_set_buf_bound,
     .set_rcvlowat = kt_set_rcvlowat,
     .local_port = kt_local_port,
     .peer_name = kt_peer_name,

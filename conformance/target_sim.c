@@ -16,6 +16,10 @@
      CONF_CAP_RAW_HOST | CONF_CAP_RING_INSPECT | CONF_CAP_DEVICE_STOP | CONF_CAP_USED_LEN | \
      CONF_CAP_DEVICE_RESET)
 
+/* How long, in simulated time, a closing case's world may run to deliver
+ * what is in transit (the kernel target waits for 30 ms of quiet). */
+#define SIMT_SETTLE_NS 30000000ull
+
 static struct vep *ep_of(struct simt *t, enum conf_side s)
 {
     return s == CONF_GUEST ? world_guest(t->w) : world_host(t->w);
@@ -40,6 +44,7 @@ static void world_settings(struct world_cfg *wc, const struct conf_opts *o)
 {
     memset(wc, 0, sizeof(*wc));
     wc->linux_ver = o->linux_ver;
+    wc->deviate = o->deviate;
     for (int q = 0; q < VSOCK_VQ_COUNT; q++)
         wc->qsize[q] = o->queue_size;
     wc->rx_buf_size = o->rx_buf_size;
@@ -86,7 +91,10 @@ static void simt_free(struct simt *t)
 static void *simt_open(const struct conf_opts *o, char *why, size_t len)
 {
     struct simt *t = calloc(1, sizeof(*t));
-    if (t == NULL || !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX)) {
+    char head[48];
+    snprintf(head, sizeof(head), "target=sim seed=%" PRIu64 " linux=%s", o->seed,
+             vsock_linux_name(o->linux_ver));
+    if (t == NULL || !conf_pktlog_init(&t->log, CONF_PKTLOG_MAX, head)) {
         free(t);
         snprintf(why, len, "out of memory");
         return NULL;
@@ -100,6 +108,7 @@ static void *simt_open(const struct conf_opts *o, char *why, size_t len)
     memset(&cfg, 0, sizeof(cfg));
     cfg.seed = o->seed;
     cfg.linux_ver = o->linux_ver;
+    cfg.deviate = o->deviate;
     snprintf(cfg.scenario.name, sizeof(cfg.scenario.name), "conformance");
     cfg.scenario.ngroups = 0; /* no workload: the case is the only application */
     cfg.check_every_step = true;
@@ -119,11 +128,23 @@ static void *simt_open(const struct conf_opts *o, char *why, size_t len)
     return t;
 }
 
+static bool world_settled(void *arg)
+{
+    return world_quiescent(arg);
+}
+
 static bool simt_close(void *tp, char *why, size_t len)
 {
     struct simt *t = tp;
-    /* No final socket check: sockets may linger legitimately (a close
-     * waits up to 8 s for the peer's RST). */
+    /* What the case left in flight reaches the transcript first (a credit
+     * update a last read decided, the answer to a last close), as the real
+     * targets settle before theirs: the world runs until nothing is in
+     * transit, within SIMT_SETTLE_NS of simulated time (timers further
+     * away, such as a close's linger, do not fire). No final socket
+     * check: sockets may linger legitimately (a close waits up to 8 s for
+     * the peer's RST). */
+    if (!sim_stopped(t->s))
+        (void)sim_run_until(t->s, world_settled, t->w, now_of(t) + SIMT_SETTLE_NS);
     conf_pktlog_print(&t->log);
     enum sim_status st = sim_close(t->s, false);
     uint64_t lost = t->gq.overflow + t->hq.overflow;
@@ -232,6 +253,12 @@ static int simt_set_buf_size(void *tp, enum conf_side s, int fd, uint32_t bytes)
     return vep_set_buf_size(ep_of(tp, s), fd, bytes);
 }
 
+static int simt_set_buf_bound(void *tp, enum conf_side s, int fd, bool max, uint64_t bytes)
+{
+    struct vep *ep = ep_of(tp, s);
+    return max ? vep_set_buf_max_size(ep, fd, bytes) : vep_set_buf_min_size(ep, fd, bytes);
+}
+
 static int simt_set_rcvlowat(void *tp, enum conf_side s, int fd, uint32_t bytes)
 {
     return vep_set_rcvlowat(ep_of(tp, s), fd, bytes);
@@ -329,6 +356,7 @@ const struct conf_target_ops conf_target_sim = {
     .poll = simt_poll,
     .sock_error = simt_sock_error,
     .set_buf_size = simt_set_buf_size,
+    .set_buf_bound = simt_set_buf_bound,
     .set_rcvlowat = simt_set_rcvlowat,
     .local_port = simt_local_port,
     .peer_name = simt_peer_name,

@@ -15,6 +15,7 @@ struct simt_buf {
 };
 
 #define SIMT_MAX_BUFS 1024u
+#define SIMT_RAW_TAKE_NS 1000000000ull /* how long a raw send waits for the device to take it */
 
 struct simt {
     struct sim *s;

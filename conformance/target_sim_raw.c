@@ -48,12 +48,26 @@ int simt_raw_begin(void *tp)
     return 0;
 }
 
+/* The device has taken every packet the guest queued off the tx ring. */
+static bool guest_tx_taken(void *arg)
+{
+    struct simt *t = arg;
+    return vep_tx_queued_pkts(world_guest(t->w)) == 0 &&
+           vqd_in_flight(vdrv_queue(world_driver(t->w), VSOCK_VQ_TX)) == 0;
+}
+
+/* As on the kernel target, a raw send returns once the device has taken the
+ * packet (bounded), so the host side has seen it before the case goes on:
+ * a host send right after a CREDIT_UPDATE sees its credit. */
 int simt_raw_send(void *tp, const struct vsock_hdr *h, const void *payload, uint32_t len)
 {
     struct simt *t = tp;
     if (len > 0 && payload == NULL)
         return -EFAULT;
-    return vep_tx_inject(world_guest(t->w), h, payload, len);
+    int err = vep_tx_inject(world_guest(t->w), h, payload, len);
+    if (err == 0)
+        (void)simt_wait(t, guest_tx_taken, t, SIMT_RAW_TAKE_NS);
+    return err;
 }
 
 int simt_raw_recv(void *tp, struct vsock_hdr *h, void *payload, uint32_t cap, uint32_t *len,

@@ -52,7 +52,7 @@ struct vdev *vdev_new(const struct vdev_cfg *cfg, int *err)
     dev->offered = cfg->features != 0 ? cfg->features : VDEV_DEFAULT_OFFER;
     dev->max_replies_cfg = cfg->max_queued_replies;
     dev->event_queue = cfg->event_queue;
-    dev->return_bad_chains = cfg->return_bad_chains;
+    dev->return_bad_chains = (cfg->sockets.deviate & VSOCK_DEV_BIT(VSOCK_DEV_RETURN_BAD_CHAINS)) != 0;
     dev->pkt_buf_len = cfg->sockets.max_rx_payload != 0 ? cfg->sockets.max_rx_payload
                                                         : DEFAULT_RX_PAYLOAD;
     dev->pkt_buf = malloc(dev->pkt_buf_len);

@@ -20,7 +20,8 @@
  * An rx chain that cannot take a packet (readable descriptors, fewer than 44
  * bytes) drops the packet it was for, gets a queue error, is kept, and rx
  * stops (vhost_transport_do_send_pkt). A kept chain is lost to the driver
- * until the next reset. With cfg.return_bad_chains instead, every such
+ * until the next reset. With the return-bad-chains deviation instead
+ * (cfg.sockets.deviate, VSOCK_DEV_RETURN_BAD_CHAINS), every such
  * chain is returned with used len 0 and no error (the packet waits for the
  * next rx buffer), and a ring error consumes its head so later chains go
  * through.
@@ -52,9 +53,6 @@ struct vdev_cfg {
     uint64_t features;           /* offered; 0 = VDEV_DEFAULT_OFFER */
     uint32_t max_queued_replies; /* 0 = the tx queue size, as vhost */
     bool event_queue;            /* false when the front end keeps it (vhost-user) */
-    /* Malformed chains, our friendlier rule instead of vhost's (see below):
-     * every chain comes back (used len 0) and none stops a queue. */
-    bool return_bad_chains;
     struct vep_cfg sockets;      /* host-side socket tunables; local_cid is 2 */
 };
 

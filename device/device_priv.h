@@ -38,7 +38,7 @@ struct vdev {
     uint32_t max_replies_cfg; /* 0 = the tx queue size, resolved at start */
     uint32_t max_replies;
     bool event_queue;
-    bool return_bad_chains; /* our friendlier rule instead of vhost's (vdev_cfg) */
+    bool return_bad_chains; /* the return-bad-chains deviation: our rule, not vhost's */
     int32_t rx_used_extra;  /* vdev_set_rx_used_len_extra */
     bool started;
     bool tx_paused;

@@ -40,7 +40,7 @@ struct gopts {
     uint32_t max_replies;
     bool no_start;
     uint32_t max_rx_payload;
-    bool lenient; /* return_bad_chains: our rule for malformed chains, not vhost's */
+    bool lenient; /* the return-bad-chains deviation: our rule for malformed chains */
 };
 
 static uint64_t bit(unsigned n)
@@ -102,8 +102,9 @@ static void g_setup(struct guest *g, const struct gopts *o)
         .features = o->offer,
         .max_queued_replies = o->max_replies,
         .event_queue = !o->no_event_queue,
-        .return_bad_chains = o->lenient,
     };
+    if (o->lenient)
+        cfg.sockets.deviate = VSOCK_DEV_BIT(VSOCK_DEV_RETURN_BAD_CHAINS);
     cfg.sockets.max_rx_payload = o->max_rx_payload;
     int err = 1;
     g->dev = vdev_new(&cfg, &err);

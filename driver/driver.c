@@ -120,6 +120,10 @@ static int sockets_init(struct vdrv *drv, const struct vdrv_cfg *cfg)
     /* Linux finds a listener bound to any CID whatever dst_cid says; a
      * device that misaddresses packets is worth a counted drop instead. */
     vc.check_dst_cid = true;
+    /* Received packets land in our rx buffers, as in the Linux guest's: the
+     * socket layer's small-packet coalescing depends on their size. */
+    if (vc.rx_buf_size == 0)
+        vc.rx_buf_size = drv->plan.rx_buf_size;
     drv->ep = vep_new(&vc);
     if (cfg->rx_pause_replies == VDRV_RX_PAUSE_LINUX)
         drv->rx_pause_replies = cfg->vq[VSOCK_VQ_RX].num;

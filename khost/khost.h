@@ -195,6 +195,8 @@ unsigned khost_vsock_poll(int fd);
 int khost_vsock_error(int fd);
 int khost_vsock_set_buf_size(int fd, uint32_t bytes);
 int khost_vsock_set_rcvlowat(int fd, uint32_t bytes);
+/* SO_VM_SOCKETS_BUFFER_MAX_SIZE (max true) or _MIN_SIZE. */
+int khost_vsock_set_buf_bound(int fd, bool max, uint64_t bytes);
 int khost_vsock_local_port(int fd, uint32_t *port);
 int khost_vsock_peer_name(int fd, uint64_t *cid, uint32_t *port);
 

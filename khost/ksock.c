@@ -160,6 +160,13 @@ int khost_vsock_set_buf_size(int fd, uint32_t bytes)
     return neg(setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, sizeof(v)));
 }
 
+int khost_vsock_set_buf_bound(int fd, bool max, uint64_t bytes)
+{
+    unsigned long long v = bytes;
+    int opt = max ? SO_VM_SOCKETS_BUFFER_MAX_SIZE : SO_VM_SOCKETS_BUFFER_MIN_SIZE;
+    return neg(setsockopt(fd, AF_VSOCK, opt, &v, sizeof(v)));
+}
+
 int khost_vsock_set_rcvlowat(int fd, uint32_t bytes)
 {
     int v = bytes > (uint32_t)INT32_MAX ? INT32_MAX : (int)bytes;

@@ -10,7 +10,7 @@
 CONF_TARGET ?= sim
 CONF_SEEDS ?= 3
 CONF_LINUX ?= 6.1
-CONF_PROGS := $(addprefix $(B)/conformance/,cases_test scripts_test script_test matrix_test)
+CONF_PROGS := $(addprefix $(B)/conformance/,cases_test scripts_test script_test matrix_test referee_test)
 
 .PHONY: conformance
 
@@ -30,20 +30,38 @@ conformance: deps $(CONF_PROGS)
 	fi; \
 	exit $$rc
 
+# ---- the referee (conformance/referee.h) ----
+# Lines a real target's results up with the sim run beside it, verdicts and
+# transcripts, against conformance/known-differences.txt: make check-kernel
+# and make check-guest run it; its tests (referee_test) are in make test.
+REFEREE := $(B)/vsocksim-referee
+
+$(REFEREE): $(B)/conformance/referee_prog.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lm
+
 # ---- the conformance payload of the QEMU guests (mk/kernel.mk, mk/guest.mk) ----
 # The programs whose cases take the target: the same ATF programs make test
 # runs on sim. $(CONF_VM_KYUAFILE) lists them for the guests' runs (under
 # /vsocksim) and for the sim run beside them on the host (build root $(B)).
-# Results, reports and the differential of both guests go to $(KERNEL_OUT).
-KERNEL_OUT ?= build/$(BUILD_PREFIX)conformance
+# KERNEL (6.1, the default, or 6.12) is the Debian kernel both guests boot
+# (ci/guest-image.sh --kernel) and the Linux profile the sim runs beside them
+# take (the Kyua config variable `linux`, in the guests too). Each kernel has
+# its own images, payloads and outputs: results, reports and the referee's
+# differentials of both guests go to $(KERNEL_OUT), one directory per kernel.
+KERNEL ?= 6.1
+ifeq ($(filter 6.1 6.12,$(KERNEL)),)
+$(error KERNEL must be 6.1 or 6.12, not '$(KERNEL)')
+endif
+KERNEL_OUT ?= build/$(BUILD_PREFIX)conformance/linux-$(KERNEL)
 CONF_VM_NAMES := cases_test scripts_test
 CONF_VM_PROGS := $(filter $(addprefix $(B)/conformance/,$(CONF_VM_NAMES)),$(TESTS))
 CONF_VM_KYUAFILE := $(B)/kernel-kyua/Kyuafile
 
 # $(call conf-vm-payload,DIR): DIR made afresh with bin/conformance/ (the
 # programs stripped of debug information: the initramfs stays small), the
-# Kyuafiles, and under rootfs/ the conformance sources and scripts at the
-# absolute path the programs were built with (VSOCKSIM_SRCDIR).
+# Kyuafiles, kyua-vars (the config variables of the guest's Kyua run:
+# linux=$(KERNEL)), and under rootfs/ the conformance sources and scripts at
+# the absolute path the programs were built with (VSOCKSIM_SRCDIR).
 define conf-vm-payload
 @mkdir -p $(dir $(CONF_VM_KYUAFILE))conformance
 @printf 'syntax(2)\ntest_suite("vsocksim")\ninclude("conformance/Kyuafile")\n' >$(CONF_VM_KYUAFILE)
@@ -54,6 +72,7 @@ define conf-vm-payload
 @for p in $(CONF_VM_PROGS); do \
     strip --strip-debug -o $(1)/bin/conformance/$$(basename $$p) $$p; done
 @cp -r $(dir $(CONF_VM_KYUAFILE)). $(1)/
+@echo 'linux=$(KERNEL)' >$(1)/kyua-vars
 @src=$(1)/rootfs$(CURDIR)/conformance; mkdir -p $$src/scripts; \
     cp conformance/*.c conformance/*.h conformance/*.def conformance/*.txt $$src/ 2>/dev/null; \
     cp conformance/scripts/* $$src/scripts/ 2>/dev/null || true

@@ -6,14 +6,17 @@
 #                         sha256-checked; then the conformance cases with
 #                         target=guest (the host side driven over the
 #                         backend's control channel); Kyua report, JUnit and
-#                         the sim/kernel/guest differential in $(KERNEL_OUT)
+#                         the referee's sim-vs-guest differential in
+#                         $(KERNEL_OUT)
+# KERNEL=6.1 (default) or 6.12: the Debian kernel of the guest
+# (mk/conformance.mk); each has its own image, payload and outputs.
 # GUEST_BYTES (default 2 MiB) is the socat size each way; GUEST_TIMEOUT the
 # hard limit; GUEST_FILTER limits the cases (kyua filters, comma-separated).
 # Host side: only Unix sockets and eventfds; vsock is opened only in the guest.
 
-VU_GUEST_DIR ?= build/$(BUILD_PREFIX)guest-vhostuser
-VU_GUEST_PAYLOAD := $(B)/vu-guest-payload
-VU_GUEST_OUT := $(B)/check-guest
+VU_GUEST_DIR ?= build/$(BUILD_PREFIX)guest-vhostuser-$(KERNEL)
+VU_GUEST_PAYLOAD := $(B)/vu-guest-payload-$(KERNEL)
+VU_GUEST_OUT := $(B)/check-guest-$(KERNEL)
 GUEST_BYTES ?= 2097152
 GUEST_TIMEOUT ?= 600
 GUEST_FILTER ?=
@@ -33,9 +36,9 @@ vu-guest-payload: $(CONF_VM_PROGS)
 
 vu-guest-image: vu-guest-deps
 	@$(MAKE) --no-print-directory vu-guest-payload
-	@ci/guest-image.sh $(VU_GUEST_DIR) $(VU_GUEST_PAYLOAD)
+	@ci/guest-image.sh --kernel $(KERNEL) $(VU_GUEST_DIR) $(VU_GUEST_PAYLOAD)
 
 check-guest: vu-guest-image
-	@$(MAKE) --no-print-directory MODE=$(MODE) $(VSOCKSIM)
-	@VSOCKSIM_KYUA_FILTER='$(GUEST_FILTER)' vhostuser/guest/check-guest.sh $(VSOCKSIM) \
+	@$(MAKE) --no-print-directory MODE=$(MODE) $(VSOCKSIM) $(REFEREE)
+	@VSOCKSIM_KYUA_FILTER='$(GUEST_FILTER)' VSOCKSIM_LINUX=$(KERNEL) VSOCKSIM_REFEREE=$(REFEREE) vhostuser/guest/check-guest.sh $(VSOCKSIM) \
 	    $(VU_GUEST_DIR) $(VU_GUEST_OUT) $(GUEST_BYTES) $(GUEST_TIMEOUT) $(KERNEL_OUT) $(B) $(CONF_VM_KYUAFILE)

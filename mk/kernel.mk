@@ -4,12 +4,15 @@
 #   make check-kernel-smoke   boot it and run khost/smoke_prog.c
 #   make check-kernel         boot it and run the conformance cases with
 #                             target=kernel; Kyua report, JUnit and the
-#                             sim-vs-kernel differential in $(KERNEL_OUT)
+#                             referee's sim-vs-kernel differential in
+#                             $(KERNEL_OUT)
+# KERNEL=6.1 (default) or 6.12 chooses the Debian kernel the guest boots
+# (mk/conformance.mk); each has its own image, payload and outputs.
 # Nothing here opens vsock on the build machine: the programs run only in
 # the guest, and refuse to start anywhere else.
 
-GUEST_DIR ?= build/$(BUILD_PREFIX)guest
-GUEST_PAYLOAD := $(B)/guest-payload
+GUEST_DIR ?= build/$(BUILD_PREFIX)guest-$(KERNEL)
+GUEST_PAYLOAD := $(B)/guest-payload-$(KERNEL)
 QEMU_TIMEOUT ?= 600
 # Only these kyua filters (program or program:case, comma-separated).
 KERNEL_FILTER ?=
@@ -33,7 +36,7 @@ kernel-payload: $(KERNEL_SMOKE) $(CONF_VM_PROGS)
 
 guest-image: kernel-deps
 	@$(MAKE) --no-print-directory kernel-payload
-	@ci/guest-image.sh $(GUEST_DIR) $(GUEST_PAYLOAD)
+	@ci/guest-image.sh --kernel $(KERNEL) $(GUEST_DIR) $(GUEST_PAYLOAD)
 
 check-kernel-smoke: guest-image
 	@ci/qemu-run.sh --timeout $(QEMU_TIMEOUT) --run smoke $(GUEST_DIR); rc=$$?; \
@@ -43,5 +46,5 @@ check-kernel-smoke: guest-image
 	if [ $$rc -eq 0 ] && grep -q '^SMOKE PASS' $$out; then echo "check-kernel-smoke: passed"; \
 	else echo "check-kernel-smoke: FAILED (see $$out)"; exit 1; fi
 
-check-kernel: guest-image
-	@VSOCKSIM_KYUA_FILTER='$(KERNEL_FILTER)' ci/kernel-check.sh $(GUEST_DIR) $(KERNEL_OUT) $(B) $(CONF_VM_KYUAFILE) $(QEMU_TIMEOUT)
+check-kernel: guest-image $(REFEREE)
+	@VSOCKSIM_KYUA_FILTER='$(KERNEL_FILTER)' VSOCKSIM_LINUX=$(KERNEL) VSOCKSIM_REFEREE=$(REFEREE) ci/kernel-check.sh $(GUEST_DIR) $(KERNEL_OUT) $(B) $(CONF_VM_KYUAFILE) $(QEMU_TIMEOUT)

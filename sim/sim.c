@@ -553,6 +553,7 @@ static int build_world(struct sim *s)
         if (wc.qsize[i] == 0 || q != WORLD_DEFAULT_QSIZE) /* tiny rings win */
             wc.qsize[i] = q;
     wc.linux_ver = s->cfg->linux_ver;
+    wc.deviate = s->cfg->deviate;
     wc.guest.ephemeral_seed = (uint32_t)(s->cfg->seed * 0x9e3779b97f4a7c15ull >> 32);
     wc.host.ephemeral_seed = (uint32_t)(s->cfg->seed * 0xc2b2ae3d27d4eb4full >> 32);
     if (s->cfg->linux_reply_pause)

@@ -77,6 +77,12 @@ struct flow_group {
     uint32_t bytes;     /* per flow (stream), or largest message (seqpacket) */
     uint32_t messages;  /* seqpacket messages per flow */
     uint32_t port;      /* first server port; flows reuse ports cyclically */
+    /* seqpacket: the client sends a message only once the credit for all of
+     * it is there, as a blocking sender ends up sending it (Linux splits a
+     * message only for a non-blocking sender: vep_send); with nonblocking
+     * it sends whenever the socket is writable and retries a message that
+     * came back EAGAIN, and Linux's split shows as a merged message. */
+    bool nonblocking;
 };
 
 struct scenario {
@@ -109,6 +115,7 @@ struct world_cfg;
 struct sim_cfg {
     uint64_t seed;
     enum vsock_linux linux_ver; /* the Linux profile (transport/transport.h) */
+    uint64_t deviate;           /* named deviations from Linux (VSOCK_DEV_BIT) */
     struct scenario scenario;
     struct sim_faults faults;
     uint64_t max_steps;        /* 0 = 5,000,000 */

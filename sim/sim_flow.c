@@ -406,6 +406,26 @@ static bool finished(const struct flow *f, bool client)
     return f->sv.got_eof && !wants_write(f, false);
 }
 
+/* A seqpacket client with a blocking sender waits until the credit for its
+ * whole next message is there (a message the connection can never carry,
+ * larger than min(peer buf_alloc, own buf_alloc), is tried anyway and
+ * fails). Others write whenever the socket is writable. */
+static bool message_fits(const struct sim *s, const struct flow *f)
+{
+    if (f->next_len == 0 || s->cfg->scenario.group[f->group].nonblocking)
+        return true;
+    uint32_t limit;
+    uint32_t space = vep_send_space(f->cl.guest ? s->g : s->h, f->cl.fd, &limit);
+    return space >= f->next_len || f->next_len > limit;
+}
+
+static bool can_write(const struct sim *s, const struct flow *f, bool client, unsigned ev)
+{
+    if (!wants_write(f, client) || !(ev & VEP_POLLOUT))
+        return false;
+    return !client || f->kind != FLOW_SEQPACKET || message_fits(s, f);
+}
+
 static bool side_runnable(const struct sim *s, const struct flow *f, bool client)
 {
     const struct flow_side *sd = client ? &f->cl : &f->sv;
@@ -423,7 +443,7 @@ static bool side_runnable(const struct sim *s, const struct flow *f, bool client
         return (ev & (VEP_POLLOUT | VEP_POLLERR)) != 0;
     if (ev & VEP_POLLERR)
         return true;
-    if (wants_write(f, client) && (ev & VEP_POLLOUT))
+    if (can_write(s, f, client, ev))
         return true;
     return wants_read(f, client) && (ev & (VEP_POLLIN | VEP_POLLHUP | VEP_POLLRDHUP));
 }
@@ -506,11 +526,23 @@ static void send_stream(struct sim *s, struct flow *f, bool client)
         f->s2c_sent += (uint64_t)r;
 }
 
+/* The client's next message: its size and EOR are drawn once, and a send
+ * that comes back EAGAIN is retried with the same message, as an
+ * application would. A blocking sender only gets here once the credit for
+ * all of it is there (message_fits); a non-blocking one may have part of it
+ * sent by Linux's rules, and the retry then completes a merged message,
+ * which the server's check reports. */
 static void send_message(struct sim *s, struct flow *f)
 {
     uint32_t j = (uint32_t)f->c2s_sent;
-    uint32_t len = 1 + sim_decide(s, "msg-size", f->max_msg);
-    bool eor = sim_decide(s, "msg-eor", 4) == 0;
+    if (f->next_len == 0) {
+        f->next_len = 1 + sim_decide(s, "msg-size", f->max_msg);
+        f->next_eor = sim_decide(s, "msg-eor", 4) == 0;
+        if (!message_fits(s, f))
+            return; /* waits for credit, runnable again once it is there */
+    }
+    uint32_t len = f->next_len;
+    bool eor = f->next_eor;
     fill(s->scratch, len, f->id, true, SEQ_OFFSET(j));
     int64_t r = vep_send(side_ep(s, &f->cl), f->cl.fd, s->scratch, len, eor ? VEP_MSG_EOR : 0);
     if (r == -EAGAIN)
@@ -522,6 +554,7 @@ static void send_message(struct sim *s, struct flow *f)
     f->msg_len[j] = len;
     f->msg_eor[j] = eor;
     f->c2s_sent++;
+    f->next_len = 0;
 }
 
 static void got_eof(struct sim *s, struct flow *f, bool client)
@@ -667,7 +700,7 @@ static void run_open(struct sim *s, struct flow *f, bool client)
             close_finished_side(s, f, sd);
         return;
     }
-    bool w = wants_write(f, client) && (ev & VEP_POLLOUT);
+    bool w = can_write(s, f, client, ev);
     bool r = wants_read(f, client) && (ev & (VEP_POLLIN | VEP_POLLHUP | VEP_POLLRDHUP | VEP_POLLERR));
     if (w && r)
         w = sim_decide(s, "read-or-write", 2) == 0;

@@ -58,6 +58,8 @@ struct flow {
     uint64_t s2c_sent, s2c_rcvd;
     uint8_t *pattern;     /* stream: the c2s bytes at offsets 0..total-1, while active */
     uint64_t pattern_made; /* pattern[0..pattern_made) is filled in (pattern_upto) */
+    uint32_t next_len;    /* seqpacket: the client's next message, drawn (0: not yet) */
+    bool next_eor;
     uint32_t *msg_len;    /* seqpacket: what the client sent, for the server to check */
     uint8_t *msg_eor;
     uint64_t bytes_c2s, bytes_s2c; /* payload actually verified */

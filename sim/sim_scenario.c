@@ -78,6 +78,7 @@ const char *sim_flow_kind_name(enum flow_kind k)
  *   description TEXT...
  *   faults SPEC
  *   flow KIND [count=N] [concurrent=N] [bytes=N] [messages=N] [client=guest|host|any] [port=N]
+ *            [sender=blocking|nonblocking]          (seqpacket only)
  */
 
 struct parse {
@@ -140,6 +141,17 @@ static int parse_client(struct parse *p, const char *v, enum flow_client *c)
     return 0;
 }
 
+static int parse_sender(struct parse *p, const char *v, struct flow_group *g)
+{
+    if (strcmp(v, "blocking") == 0)
+        g->nonblocking = false;
+    else if (strcmp(v, "nonblocking") == 0)
+        g->nonblocking = true;
+    else
+        return fail(p, "sender: '%s' is not blocking or nonblocking", v);
+    return 0;
+}
+
 static int flow_option(struct parse *p, struct flow_group *g, char *opt)
 {
     char *eq = strchr(opt, '=');
@@ -159,7 +171,10 @@ static int flow_option(struct parse *p, struct flow_group *g, char *opt)
         return parse_u32(p, k, v, 1024, 0xffff0000u, &g->port);
     if (strcmp(k, "client") == 0)
         return parse_client(p, v, &g->client);
-    return fail(p, "unknown flow option '%s' (count, concurrent, bytes, messages, client, port)", k);
+    if (strcmp(k, "sender") == 0)
+        return parse_sender(p, v, g);
+    return fail(p, "unknown flow option '%s' (count, concurrent, bytes, messages, client, port, "
+                   "sender)", k);
 }
 
 static int parse_flow(struct parse *p, struct scenario *s, char *rest)
@@ -181,6 +196,9 @@ static int parse_flow(struct parse *p, struct scenario *s, char *rest)
         g.concurrent = g.count;
     if (g.kind == FLOW_SEQPACKET && g.bytes > 65536 * 4)
         return fail(p, "seqpacket bytes (largest message) must be at most 262144");
+    if (g.kind != FLOW_SEQPACKET && g.nonblocking)
+        return fail(p, "sender= is for seqpacket flows (stream senders always take what "
+                       "credit allows)");
     s->group[s->ngroups++] = g;
     return 0;
 }

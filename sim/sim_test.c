@@ -266,6 +266,39 @@ TC(faults_format_round_trip, "the canonical form parses back to the same rates")
 
 /* ---- scenarios --------------------------------------------------------------------- */
 
+/* A run of one seqpacket flow whose messages fill the receiver's buffer
+ * quarter by quarter, so credit runs out mid-message. */
+static void seqpacket_sender_run(bool nonblocking, uint64_t seed, struct sim_result *res)
+{
+    struct sim_cfg cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    snprintf(cfg.scenario.name, sizeof(cfg.scenario.name), "sender");
+    cfg.scenario.ngroups = 1;
+    cfg.scenario.group[0] = (struct flow_group){.kind = FLOW_SEQPACKET, .client = CLIENT_ANY,
+                                                .count = 2, .concurrent = 2, .bytes = 65536,
+                                                .messages = 64, .port = 7000,
+                                                .nonblocking = nonblocking};
+    cfg.seed = seed;
+    cfg.check_every_step = true;
+    sim_run(&cfg, res);
+}
+
+TC(seqpacket_sender_models, "a blocking seqpacket sender (the default) never has a message split; "
+                            "a non-blocking one meets Linux's split, and the oracle reports the "
+                            "merged message")
+{
+    unsigned caught = 0;
+    for (uint64_t seed = 1; seed <= 10; seed++) {
+        struct sim_result res;
+        seqpacket_sender_run(false, seed, &res);
+        ATF_CHECK_MSG(res.status == SIM_OK, "blocking, seed %" PRIu64 ": %s", seed, res.message);
+        seqpacket_sender_run(true, seed, &res);
+        if (res.status == SIM_VIOLATION && strcmp(res.invariant, "seqpacket") == 0)
+            caught++;
+    }
+    ATF_CHECK_MSG(caught >= 5, "the oracle caught Linux's merge in %u of 10 runs", caught);
+}
+
 TC(scenarios_builtin, "each built-in scenario is listed and found by name")
 {
     size_t n = 0;
@@ -341,7 +374,7 @@ TC(scenario_parse_valid, "a scenario file with every keyword and option")
         "faults kick-delay=0.1,host-stall=0.01\n"
         "\t# indented comment\n"
         "flow echo count=10 concurrent=3 bytes=2048 client=guest port=9000\n"
-        "flow\tseqpacket  messages=5 bytes=262144 client=host\n"
+        "flow\tseqpacket  messages=5 bytes=262144 client=host sender=nonblocking\n"
         "flow bulk concurrent=7 client=any\n"
         "flow echo count=100000 concurrent=1024 bytes=67108864 messages=100000 port=4294901760";
     struct scenario sc;
@@ -364,6 +397,8 @@ TC(scenario_parse_valid, "a scenario file with every keyword and option")
     ATF_CHECK_EQ(5u, g[1].messages);
     ATF_CHECK_EQ(262144u, g[1].bytes);
     ATF_CHECK_EQ(7100u, g[1].port);
+    ATF_CHECK(g[1].nonblocking);
+    ATF_CHECK(!g[0].nonblocking); /* blocking is the default */
     ATF_CHECK(g[2].kind == FLOW_BULK && g[2].client == CLIENT_ANY);
     ATF_CHECK_EQ(1u, g[2].concurrent); /* clamped to count */
     ATF_CHECK_EQ(4096u, g[2].bytes);
@@ -438,7 +473,13 @@ TC(scenario_parse_out_of_range, "values outside their range name the range")
 TC(scenario_parse_unknown_option, "an unknown flow option or client lists the known ones")
 {
     SCN_FAILS("scenario a\nflow echo colour=red\n",
-              "t.scn:2: unknown flow option 'colour' (count, concurrent, bytes, messages, client, port)");
+              "t.scn:2: unknown flow option 'colour' (count, concurrent, bytes, messages, client, "
+              "port, sender)");
+    SCN_FAILS("scenario a\nflow seqpacket sender=async\n",
+              "t.scn:2: sender: 'async' is not blocking or nonblocking");
+    SCN_FAILS("scenario a\nflow echo sender=nonblocking\n",
+              "t.scn:2: sender= is for seqpacket flows (stream senders always take what credit "
+              "allows)");
     SCN_FAILS("scenario a\nflow echo client=vm\n", "t.scn:2: client: 'vm' is not guest, host or any");
     SCN_FAILS("scenario a\nfaults bogus=0.1\nflow echo\n",
               "t.scn:2: unknown fault 'bogus' (vsocksim faults lists them)");
@@ -1199,6 +1240,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, faults_parse_error_truncation);
     ATF_TP_ADD_TC(tp, faults_format_round_trip);
     ATF_TP_ADD_TC(tp, scenarios_builtin);
+    ATF_TP_ADD_TC(tp, seqpacket_sender_models);
     ATF_TP_ADD_TC(tp, scenario_parse_valid);
     ATF_TP_ADD_TC(tp, scenario_parse_unknown_keyword);
     ATF_TP_ADD_TC(tp, scenario_parse_unknown_flow_kind);

@@ -66,6 +66,8 @@ static void resolve_defaults(struct world_cfg *c)
      * and vhost come from the same Debian kernel. */
     c->guest.linux_ver = c->linux_ver;
     c->host.linux_ver = c->linux_ver;
+    c->guest.deviate |= c->deviate;
+    c->host.deviate |= c->deviate;
 }
 
 /* Each ring on its own page, as a guest allocates them, and the arena on the

@@ -38,6 +38,8 @@
 struct world_cfg {
     enum vsock_linux linux_ver;     /* whose rules both sides follow (guest and host
                                        vep_cfg get it); 0 = VSOCK_LINUX_DEFAULT */
+    uint64_t deviate;               /* named deviations from Linux, added to both sides'
+                                       vep_cfg (VSOCK_DEV_BIT); 0 = none */
     uint32_t qsize[VSOCK_VQ_COUNT]; /* per queue; 0 = WORLD_DEFAULT_QSIZE */
     uint64_t guest_cid;             /* config space; 0 = WORLD_DEFAULT_GUEST_CID */
     uint64_t features;              /* the device's offer; 0 = the device's default */

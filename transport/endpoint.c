@@ -45,13 +45,16 @@ struct vep *vep_new(const struct vep_cfg *cfg)
     uint32_t nb = 64;
     while (nb < ep->cfg.max_sockets / 2 && nb < (1u << 20))
         nb <<= 1;
-    ep->buckets = malloc(nb * sizeof(*ep->buckets));
-    if (ep->buckets == NULL) {
+    ep->conn_buckets = malloc(nb * sizeof(*ep->conn_buckets));
+    ep->bound_buckets = malloc(nb * sizeof(*ep->bound_buckets));
+    if (ep->conn_buckets == NULL || ep->bound_buckets == NULL) {
+        free(ep->conn_buckets);
+        free(ep->bound_buckets);
         free(ep);
         return NULL;
     }
     for (uint32_t i = 0; i < nb; i++)
-        ep->buckets[i] = VEP_NONE;
+        ep->conn_buckets[i] = ep->bound_buckets[i] = VEP_NONE;
     ep->bucket_mask = nb - 1;
     ep->next_deadline = UINT64_MAX;
     /* Linux starts ephemeral ports at a random point above the reserved ones;
@@ -81,7 +84,8 @@ void vep_free(struct vep *ep)
         pktq_purge(&ep->socks[i].rxq);
     pktq_purge(&ep->txq);
     free(ep->socks);
-    free(ep->buckets);
+    free(ep->conn_buckets);
+    free(ep->bound_buckets);
     free(ep);
 }
 
@@ -113,6 +117,7 @@ struct vep_pkt *pkt_new(const struct vsock_hdr *h, const uint8_t *payload, uint3
     if (p == NULL)
         return NULL;
     memset(p, 0, sizeof(*p));
+    p->next = p->prev = NULL;
     p->hdr = *h;
     p->hdr.len = len;
     p->len = len;
@@ -125,6 +130,7 @@ struct vep_pkt *pkt_new(const struct vsock_hdr *h, const uint8_t *payload, uint3
 void pktq_push(struct vep_pktq *q, struct vep_pkt *p)
 {
     p->next = NULL;
+    p->prev = q->tail;
     if (q->tail != NULL)
         q->tail->next = p;
     else
@@ -141,6 +147,8 @@ struct vep_pkt *pktq_pop(struct vep_pktq *q)
     q->head = p->next;
     if (q->head == NULL)
         q->tail = NULL;
+    else
+        q->head->prev = NULL;
     q->count--;
     p->next = NULL;
     return p;
@@ -196,7 +204,12 @@ int ep_sock_alloc(struct vep *ep, int type)
     memset(s, 0, sizeof(*s));
     s->state = VEP_SS_UNCONNECTED;
     s->type = type;
-    s->hnext = s->acc_head = s->acc_tail = s->acc_next = s->parent = VEP_NONE;
+    s->cnext = s->bnext = s->acc_head = s->acc_tail = s->acc_next = s->parent = VEP_NONE;
+    s->buffer_size = ep->cfg.buf_alloc;
+    s->buffer_min = VEP_BUF_SIZE_MIN;
+    s->buffer_max = VEP_BUF_SIZE_MAX;
+    if (s->buffer_max < s->buffer_size)
+        s->buffer_max = s->buffer_size; /* a configured default above Linux's maximum */
     s->buf_alloc = ep->cfg.buf_alloc;
     s->rcvlowat = 1;
     return (int)slot;
@@ -213,7 +226,8 @@ static void detach_tx(struct vep *ep, int fd)
 void ep_sock_free(struct vep *ep, struct vep_sock *s)
 {
     int fd = ep_fd(ep, s);
-    ep_unhash(ep, s);
+    ep_conn_remove(ep, s);
+    ep_bound_remove(ep, s);
     pktq_purge(&s->rxq);
     detach_tx(ep, fd);
     ep_timer_disarm(ep, s);
@@ -222,13 +236,12 @@ void ep_sock_free(struct vep *ep, struct vep_sock *s)
         ep->nsocks--;
 }
 
-/* ---- the lookup hash ----
- * Connections are keyed by (local port, peer cid, peer port); listeners and
- * connecting sockets by their local port alone, as Linux finds them in its
- * bound table. Only lookups use the hash: nothing iterates it. */
-
-#define BOUND_KEY_CID UINT64_MAX
-#define BOUND_KEY_PORT UINT32_MAX
+/* ---- Linux's tables ----
+ * Packets find their socket as virtio_transport_recv_pkt does: in the
+ * connected table by (local port, peer CID, peer port), else in the bound
+ * table by local port. Accepted sockets are only in the first, listeners,
+ * connecting and unconnected bound sockets only in the second, a connected
+ * client in both. Only lookups use the hashes: nothing iterates them. */
 
 static uint32_t key_hash(const struct vep *ep, uint32_t lport, uint64_t pcid, uint32_t pport)
 {
@@ -238,89 +251,93 @@ static uint32_t key_hash(const struct vep *ep, uint32_t lport, uint64_t pcid, ui
     return h & ep->bucket_mask;
 }
 
-static bool sock_is_connection(const struct vep_sock *s)
+static uint32_t port_hash(const struct vep *ep, uint32_t lport)
 {
-    return s->state != VEP_SS_LISTEN && s->state != VEP_SS_CONNECTING;
+    return mix32(lport ^ 0x85ebca6bu) & ep->bucket_mask;
 }
 
-static void sock_key(const struct vep_sock *s, uint64_t *pcid, uint32_t *pport)
+/* Unlinks fd from the chain starting at *link: the connected table's or the bound one's. */
+static void chain_unlink(struct vep *ep, int *link, int fd, bool conn)
 {
-    if (sock_is_connection(s)) {
-        *pcid = s->peer_cid;
-        *pport = s->peer_port;
-    } else {
-        *pcid = BOUND_KEY_CID;
-        *pport = BOUND_KEY_PORT;
-    }
-}
-
-void ep_hash(struct vep *ep, struct vep_sock *s)
-{
-    uint64_t pcid;
-    uint32_t pport;
-    sock_key(s, &pcid, &pport);
-    uint32_t b = key_hash(ep, s->local_port, pcid, pport);
-    s->hnext = ep->buckets[b];
-    ep->buckets[b] = ep_fd(ep, s);
-    s->hashed = true;
-}
-
-void ep_unhash(struct vep *ep, struct vep_sock *s)
-{
-    if (!s->hashed)
-        return;
-    uint64_t pcid;
-    uint32_t pport;
-    sock_key(s, &pcid, &pport);
-    int fd = ep_fd(ep, s);
-    int *link = &ep->buckets[key_hash(ep, s->local_port, pcid, pport)];
     while (*link != VEP_NONE && *link != fd)
-        link = &ep->socks[*link].hnext;
+        link = conn ? &ep->socks[*link].cnext : &ep->socks[*link].bnext;
     if (*link == fd)
-        *link = s->hnext;
-    s->hnext = VEP_NONE;
-    s->hashed = false;
+        *link = conn ? ep->socks[fd].cnext : ep->socks[fd].bnext;
 }
 
-/* Rehash after a state change that changes the key (connecting -> connected). */
-void ep_set_state(struct vep *ep, struct vep_sock *s, enum vep_sock_state st)
+void ep_conn_insert(struct vep *ep, struct vep_sock *s)
 {
-    bool was = s->hashed;
-    ep_unhash(ep, s);
-    s->state = st;
-    if (was)
-        ep_hash(ep, s);
+    if (s->in_conn)
+        return;
+    uint32_t b = key_hash(ep, s->local_port, s->peer_cid, s->peer_port);
+    s->cnext = ep->conn_buckets[b];
+    ep->conn_buckets[b] = ep_fd(ep, s);
+    s->in_conn = true;
 }
 
-struct vep_sock *ep_lookup(const struct vep *ep, uint32_t lport, uint64_t pcid, uint32_t pport)
+void ep_conn_remove(struct vep *ep, struct vep_sock *s)
 {
-    for (int fd = ep->buckets[key_hash(ep, lport, pcid, pport)]; fd != VEP_NONE;
-         fd = ep->socks[fd].hnext) {
-        const struct vep_sock *s = &ep->socks[fd];
-        uint64_t c;
-        uint32_t p;
-        sock_key(s, &c, &p);
-        if (s->local_port == lport && c == pcid && p == pport)
-            return &ep->socks[fd];
+    if (!s->in_conn)
+        return;
+    uint32_t b = key_hash(ep, s->local_port, s->peer_cid, s->peer_port);
+    chain_unlink(ep, &ep->conn_buckets[b], ep_fd(ep, s), true);
+    s->cnext = VEP_NONE;
+    s->in_conn = false;
+}
+
+void ep_bound_insert(struct vep *ep, struct vep_sock *s)
+{
+    if (s->in_bound)
+        return;
+    uint32_t b = port_hash(ep, s->local_port);
+    s->bnext = ep->bound_buckets[b];
+    ep->bound_buckets[b] = ep_fd(ep, s);
+    s->in_bound = true;
+}
+
+void ep_bound_remove(struct vep *ep, struct vep_sock *s)
+{
+    if (!s->in_bound)
+        return;
+    chain_unlink(ep, &ep->bound_buckets[port_hash(ep, s->local_port)], ep_fd(ep, s), false);
+    s->bnext = VEP_NONE;
+    s->in_bound = false;
+}
+
+void ep_remove_sock(struct vep *ep, struct vep_sock *s)
+{
+    if (s->released)
+        ep_bound_remove(ep, s);
+    ep_conn_remove(ep, s);
+}
+
+struct vep_sock *ep_lookup_conn(const struct vep *ep, uint32_t lport, uint64_t pcid,
+                                uint32_t pport)
+{
+    for (int fd = ep->conn_buckets[key_hash(ep, lport, pcid, pport)]; fd != VEP_NONE;
+         fd = ep->socks[fd].cnext) {
+        struct vep_sock *s = &ep->socks[fd];
+        if (s->local_port == lport && s->peer_cid == pcid && s->peer_port == pport)
+            return s;
     }
     return NULL;
 }
 
-struct vep_sock *ep_lookup_rx(const struct vep *ep, uint32_t lport, uint64_t pcid,
-                              uint32_t pport)
+struct vep_sock *ep_lookup_bound(const struct vep *ep, uint32_t lport)
 {
-    struct vep_sock *s = ep_lookup(ep, lport, pcid, pport);
-    return s != NULL ? s : ep_lookup(ep, lport, BOUND_KEY_CID, BOUND_KEY_PORT);
+    for (int fd = ep->bound_buckets[port_hash(ep, lport)]; fd != VEP_NONE;
+         fd = ep->socks[fd].bnext)
+        if (ep->socks[fd].local_port == lport)
+            return &ep->socks[fd];
+    return NULL;
 }
 
+/* A port is taken while a socket bound to it is in the bound table (Linux's
+ * __vsock_find_bound_socket): until it is freed, or, once released, taken
+ * out by the peer's SHUTDOWN. */
 bool ep_port_in_use(const struct vep *ep, uint32_t port)
 {
-    for (uint32_t i = 0; i < ep->nsocks; i++) {
-        const struct vep_sock *s = &ep->socks[i];
-        if (s->state != VEP_SS_FREE && s->bound && !s->is_child && s->local_port == port)
-            return true;
-    }
-    return false;
+    return ep_lookup_bound(ep, port) != NULL;
 }
 
 /* ---- the tx queue ---- */

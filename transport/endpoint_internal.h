@@ -11,17 +11,21 @@
 #define VEP_DEFAULT_CONNECT_TIMEOUT_NS 2000000000ull
 #define VEP_DEFAULT_CLOSE_TIMEOUT_NS 8000000000ull
 #define VEP_DEFAULT_SNDBUF (1u << 20)
-#define VEP_BUF_SIZE_MIN 128u             /* af_vsock's buffer_min_size */
-#define VEP_BUF_SIZE_MAX (256u * 1024u)   /* af_vsock's buffer_max_size */
+#define VEP_BUF_SIZE_MIN 128u             /* af_vsock's default buffer_min_size */
+#define VEP_BUF_SIZE_MAX (256u * 1024u)   /* af_vsock's default buffer_max_size */
+#define VEP_GOOD_COPY_LEN 128u            /* Linux GOOD_COPY_LEN: RW this small may be
+                                             copied into the last queued packet */
 #define VEP_MAX_BACKLOG 4096              /* somaxconn */
 #define VEP_PORT_RETRIES 24               /* af_vsock's MAX_PORT_RETRIES */
 #define VEP_NONE (-1)
 
 struct vep_pkt {
     struct vep_pkt *next;
+    struct vep_pkt *prev; /* rx: the packet before it in its socket's queue */
     struct vsock_hdr hdr;
     uint32_t off; /* rx: bytes already read; tx: bytes already sent */
-    uint32_t len; /* payload bytes */
+    uint32_t len; /* payload bytes (rx: its own and those copied into it) */
+    uint32_t room; /* rx: tailroom of the skb Linux would hold it in */
     bool reply;
     bool injected;
     int sock;     /* tx: the socket whose sndbuf it counts against, or VEP_NONE */
@@ -44,20 +48,32 @@ struct vep_sock {
     bool ever_connected; /* sock->state SS_CONNECTED in Linux terms */
     bool released;       /* the user closed it; it lingers */
     bool done;           /* SOCK_DONE: the peer reset or both sides are shut */
-    bool hashed;
+    bool has_transport;  /* vsk->transport: connect was called, or accepted */
+    bool ss_connecting;  /* sock->state SS_CONNECTING: set by connect, cleared only
+                            by its timeout (a refusal leaves it: EALREADY) */
+    /* Linux's two tables, which packets are looked up in: connections by
+     * (local port, peer), then bound sockets by local port. */
+    bool in_conn;        /* connected table: accepted, or connected by RESPONSE */
+    bool in_bound;       /* bound table: bound by the user or by connect */
+    int cnext;           /* next slot in the same connected-table bucket */
+    int bnext;           /* next slot in the same bound-table bucket */
     uint32_t local_port;
     uint64_t peer_cid;
     uint32_t peer_port;
-    int hnext;           /* next slot in the same hash bucket */
 
     unsigned shut;       /* our shutdowns, VSOCK_SHUTDOWN_* bits */
     unsigned peer_shut;
     int err;             /* pending SO_ERROR, positive errno */
 
-    uint32_t buf_alloc;
+    uint64_t buffer_size; /* vsk->buffer_size (SO_VM_SOCKETS_BUFFER_SIZE) */
+    uint64_t buffer_min;  /* SO_VM_SOCKETS_BUFFER_MIN_SIZE */
+    uint64_t buffer_max;  /* SO_VM_SOCKETS_BUFFER_MAX_SIZE */
+    uint32_t buf_alloc;   /* vvs->buf_alloc: the buffer_size the transport took */
     uint32_t fwd_cnt;
     uint32_t last_fwd_cnt; /* fwd_cnt last told to the peer */
-    uint32_t rx_bytes;
+    uint32_t rx_bytes;   /* payload of the packets queued (6.1's rx_bytes, 6.12's buf_used):
+                            freed, and counted in fwd_cnt, a whole packet at a time */
+    uint32_t rx_unread;  /* of those, bytes not read yet (6.12's rx_bytes) */
     uint32_t peer_buf_alloc;
     uint32_t peer_fwd_cnt;
     uint32_t tx_cnt;
@@ -80,7 +96,8 @@ struct vep {
     struct vep_sock *socks;
     uint32_t nsocks; /* slots in use or ever used: socks[0..nsocks) valid */
     uint32_t cap;
-    int *buckets;
+    int *conn_buckets;
+    int *bound_buckets;
     uint32_t bucket_mask;
     struct vep_pktq txq;
     uint32_t tx_replies;

@@ -177,14 +177,16 @@ ATF_TC_BODY(connect_no_listener_econnreset, tc)
     TT_EQ(-ENOTCONN, vep_send(TT_G(&p), g, "x", 1, 0), "send");
     TT_EQ(-ENOTCONN, vep_recv(TT_G(&p), g, (char[4]){0}, 4, 0, NULL), "recv");
 
-    /* The binding stays; a retry on the same socket uses the same port. */
+    /* The socket stays SS_CONNECTING (Linux): a second non-blocking connect
+     * is EALREADY and sends nothing, even once a listener is there; so is
+     * listen. The binding stays. */
     int lfd = tt_listen(&p, TT_HOST, ST, 999, 1);
-    TT_EQ(-EINPROGRESS, vep_connect(TT_G(&p), g, VSOCK_CID_HOST, 999, p.now), "retry");
-    TT_EQ(gport, local_port(TT_G(&p), g), "same port on retry");
+    TT_EQ(-EALREADY, vep_connect(TT_G(&p), g, VSOCK_CID_HOST, 999, p.now), "retry");
+    TT_EQ(-EINVAL, vep_listen(TT_G(&p), g, 1), "listen");
+    TT_EQ(gport, local_port(TT_G(&p), g), "still bound");
     tt_pump(&p);
-    TT_EQ(VEP_SS_CONNECTED, vep_sock_state(TT_G(&p), g), "retry connected");
-    TT_TRUE(vep_accept(TT_H(&p), lfd, NULL, NULL) >= 0, "accept the retry");
-    TT_NLOG(&p, 4);
+    TT_NLOG(&p, 2);
+    TT_EQ(-EAGAIN, vep_accept(TT_H(&p), lfd, NULL, NULL), "nothing to accept");
     tt_pair_fini(&p);
 }
 
@@ -199,7 +201,9 @@ ATF_TC_BODY(connect_bound_not_listening, tc)
     TT_EQ(-EINPROGRESS, vep_connect(TT_G(&p), g, VSOCK_CID_HOST, 1234, p.now), "connect");
     tt_pump(&p);
     TT_EQ(-ECONNRESET, vep_sock_error(TT_G(&p), g), "SO_ERROR");
-    TT_EQ(1, tt_drops(&p, TT_HOST, VEP_DROP_NO_SOCKET), "host NO_SOCKET");
+    /* Linux finds it in the bound table; with no transport it fails
+     * vsock_check_source and the packet is answered by RST. */
+    TT_EQ(1, tt_drops(&p, TT_HOST, VEP_DROP_BAD_SOURCE), "host BAD_SOURCE");
     tt_pair_fini(&p);
 }
 
@@ -943,13 +947,14 @@ ATF_TC_BODY(credit_request_answered, tc)
     uint32_t gport = local_port(TT_G(&p), g);
     TT_EQ(10, vep_send(TT_G(&p), g, "0123456789", 10, 0), "send");
     tt_pump(&p);
-    TT_EQ(10, vep_send(TT_G(&p), g, "abcdefghij", 10, 0), "send a second packet");
+    static uint8_t second[200]; /* too big to be copied into the first packet */
+    TT_EQ(200, vep_send(TT_G(&p), g, second, sizeof second, 0), "send a second packet");
     tt_pump(&p);
     char buf[16];
-    /* The first packet only: 10 bytes (>= SO_RCVLOWAT) stay queued, space is
-     * plenty, so the read sends no update (an emptying read would). */
+    /* The first packet only: 200 bytes (>= SO_RCVLOWAT) stay queued, space
+     * is plenty, so the read sends no update (an emptying read would). */
     TT_EQ(10, vep_recv(TT_H(&p), h, buf, 10, 0, NULL), "recv");
-    TT_EQ(10, vep_rx_queued(TT_H(&p), h), "10 bytes left");
+    TT_EQ(200, vep_rx_queued(TT_H(&p), h), "200 bytes left");
     TT_EQ(0, vep_tx_queued_pkts(TT_H(&p)), "no update on its own");
     TT_EQ(0, tt_conn(&p, TT_GUEST, g).peer_fwd_cnt, "the guest's view is stale");
     p.record = true;
@@ -1441,7 +1446,8 @@ ATF_TC_BODY(seqpacket_trunc, tc)
     tt_pair_fini(&p);
 }
 
-TT_TC(seqpacket_emsgsize, "a message larger than the peer's buf_alloc fails with EMSGSIZE")
+TT_TC(seqpacket_emsgsize, "a message larger than the peer's buf_alloc fails: ENOMEM on 6.1 "
+                          "(every enqueue error), EMSGSIZE on 6.12")
 ATF_TC_BODY(seqpacket_emsgsize, tc)
 {
     struct tt_pair p;
@@ -1452,7 +1458,7 @@ ATF_TC_BODY(seqpacket_emsgsize, tc)
     tt_pump(&p);
     p.record = true;
     static uint8_t m[1001];
-    TT_EQ(-EMSGSIZE, vep_send(TT_G(&p), g, m, 1001, 0), "1001 bytes");
+    TT_EQ(-ENOMEM, vep_send(TT_G(&p), g, m, 1001, 0), "1001 bytes");
     TT_EQ(0, vep_tx_queued_pkts(TT_G(&p)), "nothing sent");
     TT_EQ(1000, vep_send(TT_G(&p), g, m, 1000, 0), "1000 bytes");
     TT_EQ(-EAGAIN, vep_send(TT_G(&p), g, m, 1, 0), "no credit for another");
@@ -1499,11 +1505,14 @@ ATF_TC_BODY(seqpacket_host_to_guest, tc)
 }
 
 TT_TC(seqpacket_waits_for_credit,
-      "a message that fits buf_alloc but not the free credit: EAGAIN, whole later")
+      "seqpacket-whole: a message that fits buf_alloc but not the free credit: EAGAIN, whole "
+      "later")
 ATF_TC_BODY(seqpacket_waits_for_credit, tc)
 {
     struct tt_pair p;
-    tt_pair_init(&p);
+    struct vep_cfg gc = tt_guest_cfg(), hc = tt_host_cfg();
+    gc.deviate = VSOCK_DEV_BIT(VSOCK_DEV_SEQPACKET_WHOLE);
+    tt_pair_init_cfg(&p, &gc, &hc);
     int g, h;
     seq_pair(&p, &g, &h);
     TT_EQ(0, vep_set_buf_size(TT_H(&p), h, 1000), "host buffer 1000");
@@ -1869,7 +1878,16 @@ ATF_TC_BODY(hostile_cids, tc)
     tt_pair_fini(&p);
 }
 
-TT_TC(hostile_over_credit, "RW beyond the credit given: OVER_CREDIT, not delivered")
+/* The head of an endpoint's tx queue, which must exist. */
+static struct vep_tx head_pkt(struct vep *ep)
+{
+    struct vep_tx tx;
+    ATF_REQUIRE_MSG(vep_tx_peek(ep, &tx), "a packet is queued");
+    return tx;
+}
+
+TT_TC(hostile_over_credit, "RW past buf_alloc: RST with our credit fields, ENOBUFS, and the socket "
+                           "leaves the connected table (Linux's recv_enqueue failure path)")
 ATF_TC_BODY(hostile_over_credit, tc)
 {
     struct tt_pair p;
@@ -1882,31 +1900,88 @@ ATF_TC_BODY(hostile_over_credit, tc)
     tt_fill(d, sizeof d, 15, 0);
     struct vsock_hdr w = tt_hdr(TT_GUEST, ST, VSOCK_OP_RW, 40000, 1234);
     w.buf_alloc = DEF_BUF;
-    w.len = 129;
-    tt_inject(&p, TT_HOST, &w, d, 129);
-    TT_EQ(1, tt_drops(&p, TT_HOST, VEP_DROP_OVER_CREDIT), "OVER_CREDIT");
-    TT_EQ(0, vep_rx_queued(TT_H(&p), h), "not delivered");
     w.len = 100;
     tt_inject(&p, TT_HOST, &w, d, 100);
+    TT_EQ(100, vep_rx_queued(TT_H(&p), h), "within the buffer");
     w.len = 29;
     tt_inject(&p, TT_HOST, &w, d + 100, 29);
-    TT_EQ(2, tt_drops(&p, TT_HOST, VEP_DROP_OVER_CREDIT), "100 + 29 > 128");
-    w.len = 28;
-    tt_inject(&p, TT_HOST, &w, d + 100, 28);
-    TT_EQ(128, vep_rx_queued(TT_H(&p), h), "exactly the credit");
-    TT_EQ(0, vep_tx_queued_pkts(TT_H(&p)), "no RST (Linux 6.1 drops silently)");
+    TT_EQ(1, tt_drops(&p, TT_HOST, VEP_DROP_OVER_CREDIT), "100 + 29 > 128");
+    struct vep_tx rst = head_pkt(TT_H(&p));
+    TT_EQ(VSOCK_OP_RST, rst.hdr.op, "answered with RST");
+    TT_EQ(1234, rst.hdr.src_port, "from the socket");
+    TT_EQ(40000, rst.hdr.dst_port, "to its peer");
+    TT_EQ(128, rst.hdr.buf_alloc, "the socket's buf_alloc");
+    TT_EQ(0, rst.hdr.fwd_cnt, "and fwd_cnt");
+    TT_EQ(true, rst.is_reply, "a reply");
+    TT_EQ(1, tt_discard(&p, TT_HOST), "only the RST");
+    TT_EQ(100, vep_rx_queued(TT_H(&p), h), "the packet is not delivered");
     uint8_t rb[256];
-    TT_EQ(128, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, NULL), "read");
-    TT_TRUE(memcmp(rb, d, 128) == 0, "only the accepted bytes");
-    TT_EQ(128, tt_conn(&p, TT_HOST, h).fwd_cnt, "fwd_cnt counts accepted bytes only");
+    TT_EQ(100, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, NULL), "what came before is read");
+    TT_TRUE(memcmp(rb, d, 100) == 0, "bytes");
+    TT_EQ(-ENOBUFS, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, NULL), "then the error");
+    TT_TRUE(vep_poll(TT_H(&p), h) & VEP_POLLERR, "poll shows it");
+    TT_EQ(-ENOBUFS, vep_sock_error(TT_H(&p), h), "SO_ERROR");
+    TT_EQ(0, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, NULL), "then end of stream");
+    TT_EQ(-EPIPE, vep_send(TT_H(&p), h, "x", 1, 0), "the peer counts as shut");
+    tt_discard(&p, TT_HOST); /* the read's CREDIT_UPDATE */
+    /* Out of the connected table: the listener answers the next one. */
+    w.len = 28;
+    tt_inject(&p, TT_HOST, &w, d, 28);
+    rst = head_pkt(TT_H(&p));
+    TT_EQ(VSOCK_OP_RST, rst.hdr.op, "answered by the listener");
+    TT_EQ(0, rst.hdr.buf_alloc, "reset_no_sock: no credit fields");
+    TT_EQ(1, tt_drops(&p, TT_HOST, VEP_DROP_BAD_OP), "RW to a listener");
+    tt_discard(&p, TT_HOST);
+    /* Nothing queued at the time: the socket is closing, recv is end of
+     * stream at once and SO_ERROR holds ENOBUFS. */
+    int h2 = fake_guest_conn(&p, lfd, 1234, 40001, ST);
+    TT_EQ(0, vep_set_buf_size(TT_H(&p), h2, 128), "host buffer 128");
+    tt_discard(&p, TT_HOST);
+    w.src_port = 40001;
+    w.len = 129;
+    tt_inject(&p, TT_HOST, &w, d, 129);
+    TT_EQ(VEP_SS_CLOSING, vep_sock_state(TT_H(&p), h2), "closing");
+    TT_EQ(0, vep_recv(TT_H(&p), h2, rb, sizeof rb, 0, NULL), "end of stream");
+    TT_EQ(-ENOBUFS, vep_sock_error(TT_H(&p), h2), "SO_ERROR");
     tt_pair_fini(&p);
 }
 
-TT_TC(hostile_bad_credit, "fwd_cnt backwards or past what was sent: BAD_CREDIT, credit unchanged")
-ATF_TC_BODY(hostile_bad_credit, tc)
+TT_TC(credit_taken_as_it_comes, "Linux takes fwd_cnt and buf_alloc as they come: backwards or "
+                                "past what was sent, the sender just has less credit")
+ATF_TC_BODY(credit_taken_as_it_comes, tc)
 {
     struct tt_pair p;
     tt_pair_init(&p);
+    int g, h;
+    tt_stream_pair(&p, 1234, &g, &h);
+    uint32_t gport = local_port(TT_G(&p), g);
+    static uint8_t d[100];
+    TT_EQ(100, vep_send(TT_G(&p), g, d, 100, 0), "send");
+    tt_pump(&p);
+    p.check_credit = false;
+    struct vsock_hdr u = tt_hdr(TT_HOST, ST, VSOCK_OP_CREDIT_UPDATE, 1234, gport);
+    u.buf_alloc = 1000;
+    u.fwd_cnt = 101; /* past the 100 sent: 100 - 101 in flight is 2^32 - 1 */
+    tt_inject(&p, TT_GUEST, &u, NULL, 0);
+    TT_EQ(101, tt_conn(&p, TT_GUEST, g).peer_fwd_cnt, "taken");
+    TT_EQ(0, vep_send_space(TT_G(&p), g, NULL), "no credit at all");
+    TT_EQ(-EAGAIN, vep_send(TT_G(&p), g, d, 1, 0), "send waits");
+    TT_TRUE(!(vep_poll(TT_G(&p), g) & VEP_POLLOUT), "not writable");
+    u.fwd_cnt = 40; /* backwards: 60 in flight */
+    tt_inject(&p, TT_GUEST, &u, NULL, 0);
+    TT_EQ(940, vep_send_space(TT_G(&p), g, NULL), "1000 - 60");
+    TT_EQ(0, tt_drops(&p, TT_GUEST, VEP_DROP_BAD_CREDIT), "nothing counted as bad");
+    tt_pair_fini(&p);
+}
+
+TT_TC(hostile_bad_credit, "bad-credit: fwd_cnt backwards or past what was sent is counted "
+                          "BAD_CREDIT and the credit stays unchanged")
+ATF_TC_BODY(hostile_bad_credit, tc)
+{
+    struct tt_pair p;
+    struct vep_cfg gc = tt_guest_cfg(), hc = tt_host_cfg();
+    gc.deviate = VSOCK_DEV_BIT(VSOCK_DEV_BAD_CREDIT);
+    tt_pair_init_cfg(&p, &gc, &hc);
     int g, h;
     tt_stream_pair(&p, 1234, &g, &h);
     uint32_t gport = local_port(TT_G(&p), g);
@@ -2042,6 +2117,444 @@ ATF_TC_BODY(determinism, tc)
     free(c);
 }
 
+/* ==== Linux's rules, item by item (conformance cases prove each on the kernel) ========== */
+
+/* A vep_cfg pair with a profile and deviations on both sides. */
+static void pair_with(struct tt_pair *p, enum vsock_linux v, uint64_t deviate)
+{
+    struct vep_cfg gc = tt_guest_cfg(), hc = tt_host_cfg();
+    gc.linux_ver = hc.linux_ver = v;
+    gc.deviate = hc.deviate = deviate;
+    tt_pair_init_cfg(p, &gc, &hc);
+}
+
+/* RW of len pattern bytes from the fake guest port gport to the host port. */
+static void fake_rw(struct tt_pair *p, uint32_t gport, uint32_t port, uint32_t len, uint32_t flags,
+                    int type)
+{
+    static uint8_t d[4096];
+    tt_fill(d, sizeof d, 16, 0);
+    struct vsock_hdr w = tt_hdr(TT_GUEST, (uint16_t)type, VSOCK_OP_RW, gport, port);
+    w.buf_alloc = DEF_BUF;
+    w.flags = flags;
+    w.len = len;
+    tt_inject(p, TT_HOST, &w, d, len);
+}
+
+/* The host's fwd_cnt as a CREDIT_REQUEST would have it answered. */
+static uint32_t host_fwd_cnt(const struct tt_pair *p, int h)
+{
+    return tt_conn(p, TT_HOST, h).fwd_cnt;
+}
+
+TT_TC(coalesce_host_kmalloc, "vhost side (6.1): an RW of at most 128 bytes goes into the last "
+                             "packet's tailroom (kmalloc-512 for 100 bytes: 48 left), and is "
+                             "freed with it")
+ATF_TC_BODY(coalesce_host_kmalloc, tc)
+{
+    struct tt_pair p;
+    tt_pair_init(&p);
+    int lfd = tt_listen(&p, TT_HOST, ST, 1234, 4);
+    int h = fake_guest_conn(&p, lfd, 1234, 40000, ST);
+    uint8_t rb[512];
+    fake_rw(&p, 40000, 1234, 100, 0, ST);
+    fake_rw(&p, 40000, 1234, 47, 0, ST);
+    TT_EQ(100, vep_recv(TT_H(&p), h, rb, 100, 0, NULL), "the first packet's bytes");
+    TT_EQ(0, host_fwd_cnt(&p, h), "nothing freed: 47 bytes share its buffer");
+    TT_EQ(147, vep_rx_queued(TT_H(&p), h), "6.1 counts the buffer whole");
+    TT_EQ(47, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, NULL), "the copied bytes");
+    TT_EQ(147, host_fwd_cnt(&p, h), "freed together");
+    fake_rw(&p, 40000, 1234, 100, 0, ST);
+    fake_rw(&p, 40000, 1234, 48, 0, ST);
+    TT_EQ(100, vep_recv(TT_H(&p), h, rb, 100, 0, NULL), "read");
+    TT_EQ(247, host_fwd_cnt(&p, h), "48 did not fit: a packet of its own");
+    TT_EQ(48, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, NULL), "read");
+    fake_rw(&p, 40000, 1234, 10, 0, ST);
+    fake_rw(&p, 40000, 1234, 129, 0, ST);
+    TT_EQ(10, vep_recv(TT_H(&p), h, rb, 10, 0, NULL), "read");
+    TT_EQ(305, host_fwd_cnt(&p, h), "129 bytes are more than GOOD_COPY_LEN");
+    tt_pair_fini(&p);
+}
+
+TT_TC(coalesce_profiles, "the tailroom per profile: 6.12 serves small heads from a 704-byte "
+                         "cache (340 - len), 6.1 from kmalloc (1024 for 300 bytes)")
+ATF_TC_BODY(coalesce_profiles, tc)
+{
+    for (int v = 0; v < 2; v++) {
+        struct tt_pair p;
+        pair_with(&p, v ? VSOCK_LINUX_6_12 : VSOCK_LINUX_6_1, 0);
+        int lfd = tt_listen(&p, TT_HOST, ST, 1234, 4);
+        int h = fake_guest_conn(&p, lfd, 1234, 40000, ST);
+        uint8_t rb[512];
+        fake_rw(&p, 40000, 1234, 300, 0, ST);
+        fake_rw(&p, 40000, 1234, 40, 0, ST); /* 6.12: 40 left, not < 40 */
+        TT_EQ(300, vep_recv(TT_H(&p), h, rb, 300, 0, NULL), "read");
+        TT_EQ(v ? 300u : 0u, host_fwd_cnt(&p, h), "profile %d", v);
+        TT_EQ(40, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, NULL), "read");
+        fake_rw(&p, 40000, 1234, 300, 0, ST);
+        fake_rw(&p, 40000, 1234, 39, 0, ST);
+        TT_EQ(300, vep_recv(TT_H(&p), h, rb, 300, 0, NULL), "read");
+        TT_EQ(340, host_fwd_cnt(&p, h), "39 fits both");
+        /* 39 unread bytes in a 339-byte buffer: 6.1 tells a reader 339 are
+         * there, 6.12 only the unread 39. */
+        TT_EQ(0, vep_set_rcvlowat(TT_H(&p), h, 100), "RCVLOWAT 100");
+        TT_EQ(v ? 0u : (unsigned)VEP_POLLIN, vep_poll(TT_H(&p), h) & VEP_POLLIN, "profile %d", v);
+        TT_EQ(39, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, NULL), "the rest");
+        tt_pair_fini(&p);
+    }
+}
+
+TT_TC(coalesce_guest_buffers, "guest side: packets land in the posted rx buffers (3776 bytes: "
+                              "3732 - len of room); no copy into a packet that ends a message")
+ATF_TC_BODY(coalesce_guest_buffers, tc)
+{
+    struct tt_pair p;
+    struct vep_cfg gc = tt_guest_cfg(), hc = tt_host_cfg();
+    gc.rx_buf_size = 3776;
+    tt_pair_init_cfg(&p, &gc, &hc);
+    int lfd = tt_listen(&p, TT_GUEST, ST, 700, 4);
+    int h, g = tt_connect(&p, TT_HOST, ST, lfd, 700, &h);
+    static uint8_t d[3732];
+    uint8_t rb[4096];
+    TT_EQ(3604, vep_send(TT_H(&p), h, d, 3604, 0), "3604 bytes: 128 of room left");
+    tt_pump(&p);
+    TT_EQ(127, vep_send(TT_H(&p), h, d, 127, 0), "127 < 128");
+    tt_pump(&p);
+    TT_EQ(3604, vep_recv(TT_G(&p), g, rb, 3604, 0, NULL), "read");
+    TT_EQ(0, tt_conn(&p, TT_GUEST, g).fwd_cnt, "copied into it");
+    TT_EQ(127, vep_recv(TT_G(&p), g, rb, sizeof rb, 0, NULL), "read");
+    TT_EQ(3605, vep_send(TT_H(&p), h, d, 3605, 0), "127 of room left");
+    tt_pump(&p);
+    TT_EQ(127, vep_send(TT_H(&p), h, d, 127, 0), "127 is not < 127");
+    tt_pump(&p);
+    TT_EQ(3605, vep_recv(TT_G(&p), g, rb, 3605, 0, NULL), "read");
+    TT_EQ(3731 + 3605, tt_conn(&p, TT_GUEST, g).fwd_cnt, "a packet of its own");
+    tt_pair_fini(&p);
+
+    tt_pair_init(&p);
+    int sh;
+    int sg = seq_pair(&p, &sg, &sh) >= 0 ? sg : -1;
+    TT_EQ(5, vep_send(TT_G(&p), sg, "first", 5, 0), "a message");
+    TT_EQ(6, vep_send(TT_G(&p), sg, "second", 6, 0), "another");
+    tt_pump(&p);
+    unsigned of;
+    TT_EQ(5, vep_recv(TT_H(&p), sh, rb, sizeof rb, 0, &of), "messages stay apart");
+    TT_EQ(6, vep_recv(TT_H(&p), sh, rb, sizeof rb, 0, &of), "second");
+    tt_pair_fini(&p);
+}
+
+TT_TC(tx_credit_own_buffer, "in flight at most min(peer buf_alloc, own buf_alloc) "
+                            "(virtio_transport_tx_buf_size); a message larger fails")
+ATF_TC_BODY(tx_credit_own_buffer, tc)
+{
+    struct tt_pair p;
+    tt_pair_init(&p);
+    int g, h;
+    tt_stream_pair(&p, 1234, &g, &h);
+    TT_EQ(0, vep_set_buf_size(TT_G(&p), g, 2048), "own buffer 2048");
+    tt_pump(&p);
+    uint32_t limit = 0;
+    TT_EQ(2048, vep_send_space(TT_G(&p), g, &limit), "space");
+    TT_EQ(2048, limit, "limit");
+    static uint8_t d[10000];
+    TT_EQ(2048, vep_send(TT_G(&p), g, d, sizeof d, 0), "capped by the own buffer");
+    TT_EQ(-EAGAIN, vep_send(TT_G(&p), g, d, 1, 0), "then nothing");
+    TT_TRUE(!(vep_poll(TT_G(&p), g) & VEP_POLLOUT), "not writable");
+    tt_pair_fini(&p);
+}
+
+TT_TC(seqpacket_nonblocking_split, "Linux: a seqpacket message that runs out of credit sends a "
+                                   "fragment without EOM and returns EAGAIN; the next send "
+                                   "completes that message at the receiver")
+ATF_TC_BODY(seqpacket_nonblocking_split, tc)
+{
+    struct tt_pair p;
+    tt_pair_init(&p);
+    int g, h;
+    seq_pair(&p, &g, &h);
+    TT_EQ(0, vep_set_buf_size(TT_H(&p), h, 1000), "host buffer 1000");
+    tt_pump(&p);
+    p.record = true;
+    static uint8_t a[900], b[150], rb[2000];
+    tt_fill(a, sizeof a, 33, 0);
+    tt_fill(b, sizeof b, 34, 0);
+    TT_EQ(900, vep_send(TT_G(&p), g, a, sizeof a, 0), "first");
+    TT_EQ(-EAGAIN, vep_send(TT_G(&p), g, b, sizeof b, 0), "100 of 150 go");
+    TT_EQ(2, vep_tx_queued_pkts(TT_G(&p)), "the message and a fragment");
+    tt_pump(&p);
+    TT_EQ(2, tt_log_count(&p, TT_GUEST, VSOCK_OP_RW), "two RW");
+    TT_EQ(100, tt_log_at(&p, 1)->hdr.len, "the fragment");
+    TT_EQ(0, tt_log_at(&p, 1)->hdr.flags, "without EOM");
+    TT_EQ(900, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, NULL), "the first message");
+    tt_pump(&p);
+    TT_EQ(4, vep_send(TT_G(&p), g, "tail", 4, VEP_MSG_EOR), "a new message");
+    tt_pump(&p);
+    unsigned of;
+    TT_EQ(104, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, &of), "merged with the fragment");
+    TT_TRUE(memcmp(rb, b, 100) == 0 && memcmp(rb + 100, "tail", 4) == 0, "bytes");
+    TT_EQ(VEP_MSG_EOR, of, "EOR of the second");
+    tt_pair_fini(&p);
+}
+
+TT_TC(seqpacket_error_per_profile, "a message larger than tx_buf_size: ENOMEM on 6.1, EMSGSIZE on "
+                                   "6.12; seqpacket-whole keeps that errno")
+ATF_TC_BODY(seqpacket_error_per_profile, tc)
+{
+    static const struct {
+        enum vsock_linux v;
+        uint64_t dev;
+        int err;
+    } k[] = {{VSOCK_LINUX_6_1, 0, -ENOMEM},
+             {VSOCK_LINUX_6_12, 0, -EMSGSIZE},
+             {VSOCK_LINUX_6_1, VSOCK_DEV_BIT(VSOCK_DEV_SEQPACKET_WHOLE), -ENOMEM}};
+    for (size_t i = 0; i < 3; i++) {
+        struct tt_pair p;
+        pair_with(&p, k[i].v, k[i].dev);
+        int g, h;
+        seq_pair(&p, &g, &h);
+        TT_EQ(0, vep_set_buf_size(TT_G(&p), g, 1000), "own buffer 1000");
+        tt_pump(&p);
+        static uint8_t m[1001];
+        TT_EQ(k[i].err, vep_send(TT_G(&p), g, m, 1001, 0), "case %zu", i);
+        TT_EQ(0, vep_tx_queued_pkts(TT_G(&p)), "nothing sent");
+        tt_pair_fini(&p);
+    }
+}
+
+TT_TC(sndbuf_bound_deviation, "sndbuf-bound: unsent payload per socket stops at max_sndbuf; "
+                              "without it only credit limits a send")
+ATF_TC_BODY(sndbuf_bound_deviation, tc)
+{
+    for (int dev = 0; dev < 2; dev++) {
+        struct vep_cfg gc = tt_guest_cfg(), hc = tt_host_cfg();
+        gc.max_sndbuf = 1000;
+        gc.deviate = dev ? VSOCK_DEV_BIT(VSOCK_DEV_SNDBUF_BOUND) : 0;
+        struct tt_pair p;
+        tt_pair_init_cfg(&p, &gc, &hc);
+        int g, h;
+        tt_stream_pair(&p, 1234, &g, &h);
+        static uint8_t d[5000];
+        TT_EQ(dev ? 1000 : 5000, vep_send(TT_G(&p), g, d, sizeof d, 0), "deviate %d", dev);
+        tt_pair_fini(&p);
+    }
+}
+
+TT_TC(initial_fwd_cnt_no_credit, "a REQUEST or RESPONSE with fwd_cnt F: tx_cnt starts at 0, so "
+                                 "0 - F is in flight and there is no credit until fwd_cnt "
+                                 "comes back within what was sent")
+ATF_TC_BODY(initial_fwd_cnt_no_credit, tc)
+{
+    struct tt_pair p;
+    tt_pair_init(&p);
+    int lfd = tt_listen(&p, TT_HOST, ST, 1234, 4);
+    struct vsock_hdr q = tt_hdr(TT_GUEST, ST, VSOCK_OP_REQUEST, 40000, 1234);
+    q.buf_alloc = 65536;
+    q.fwd_cnt = 1000;
+    tt_inject(&p, TT_HOST, &q, NULL, 0);
+    tt_discard(&p, TT_HOST);
+    int h = vep_accept(TT_H(&p), lfd, NULL, NULL);
+    TT_TRUE(h >= 0, "accepted");
+    TT_EQ(0, tt_conn(&p, TT_HOST, h).tx_cnt, "tx_cnt 0");
+    TT_EQ(-EAGAIN, vep_send(TT_H(&p), h, "x", 1, 0), "no credit");
+    struct vsock_hdr u = tt_hdr(TT_GUEST, ST, VSOCK_OP_CREDIT_UPDATE, 40000, 1234);
+    u.buf_alloc = 65536;
+    tt_inject(&p, TT_HOST, &u, NULL, 0);
+    TT_EQ(3, vep_send(TT_H(&p), h, "abc", 3, 0), "fwd_cnt 0: credit");
+    tt_pair_fini(&p);
+}
+
+TT_TC(source_check_connecting, "a connecting socket answers packets from another port than its "
+                               "peer's with RST and keeps waiting (vsock_check_source)")
+ATF_TC_BODY(source_check_connecting, tc)
+{
+    struct tt_pair p;
+    tt_pair_init(&p);
+    int g = vep_socket(TT_G(&p), ST);
+    TT_EQ(-EINPROGRESS, vep_connect(TT_G(&p), g, VSOCK_CID_HOST, 999, p.now), "connect");
+    tt_discard(&p, TT_GUEST);
+    uint32_t gport = local_port(TT_G(&p), g);
+    struct vsock_hdr r = tt_hdr(TT_HOST, ST, VSOCK_OP_RESPONSE, 998, gport);
+    tt_inject(&p, TT_GUEST, &r, NULL, 0);
+    struct vep_tx rst = head_pkt(TT_G(&p));
+    TT_EQ(VSOCK_OP_RST, rst.hdr.op, "answered with RST");
+    TT_EQ(998, rst.hdr.dst_port, "to the port it came from");
+    TT_EQ(0, rst.hdr.buf_alloc, "reset_no_sock");
+    TT_EQ(1, tt_drops(&p, TT_GUEST, VEP_DROP_BAD_SOURCE), "counted");
+    tt_discard(&p, TT_GUEST);
+    r.op = VSOCK_OP_RST;
+    tt_inject(&p, TT_GUEST, &r, NULL, 0);
+    TT_EQ(0, vep_tx_queued_pkts(TT_G(&p)), "an RST is never answered");
+    TT_EQ(VEP_SS_CONNECTING, vep_sock_state(TT_G(&p), g), "still connecting");
+    TT_EQ(0, vep_sock_error(TT_G(&p), g), "no error");
+    r.op = VSOCK_OP_RESPONSE;
+    r.src_port = 999;
+    tt_inject(&p, TT_GUEST, &r, NULL, 0);
+    TT_EQ(VEP_SS_CONNECTED, vep_sock_state(TT_G(&p), g), "the right one connects");
+    tt_pair_fini(&p);
+}
+
+TT_TC(shutdown_both_leaves_table, "SHUTDOWN(both) takes the socket out of the connected table at "
+                                  "once, unread data or not: the peer reconnects from the same "
+                                  "port while the old socket is open")
+ATF_TC_BODY(shutdown_both_leaves_table, tc)
+{
+    struct tt_pair p;
+    tt_pair_init(&p);
+    int lfd = tt_listen(&p, TT_HOST, ST, 1234, 4);
+    int h = fake_guest_conn(&p, lfd, 1234, 40000, ST);
+    fake_rw(&p, 40000, 1234, 6, 0, ST);
+    struct vsock_hdr sd = tt_hdr(TT_GUEST, ST, VSOCK_OP_SHUTDOWN, 40000, 1234);
+    sd.flags = VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND;
+    tt_inject(&p, TT_HOST, &sd, NULL, 0);
+    TT_EQ(0, vep_tx_queued_pkts(TT_H(&p)), "data unread: no RST");
+    int h2 = fake_guest_conn(&p, lfd, 1234, 40000, ST);
+    TT_TRUE(h2 != h, "a new connection from the same port");
+    uint8_t rb[16];
+    TT_EQ(6, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, NULL), "the old one's data");
+    TT_EQ(0, vep_recv(TT_H(&p), h, rb, sizeof rb, 0, NULL), "and its end");
+    tt_discard(&p, TT_HOST);
+    fake_rw(&p, 40000, 1234, 3, 0, ST);
+    TT_EQ(3, vep_rx_queued(TT_H(&p), h2), "new data reaches the new socket");
+    TT_EQ(0, vep_close(TT_H(&p), h, p.now), "close the old one");
+    struct vep_tx rst = head_pkt(TT_H(&p));
+    TT_EQ(VSOCK_OP_RST, rst.hdr.op, "the old one answers its peer's SHUTDOWN");
+    tt_discard(&p, TT_HOST);
+    TT_EQ(3, vep_rx_queued(TT_H(&p), h2), "the new one goes on");
+    tt_pair_fini(&p);
+}
+
+TT_TC(send_port_any, "a connection whose peer port is VMADDR_PORT_ANY cannot send: EDESTADDRREQ")
+ATF_TC_BODY(send_port_any, tc)
+{
+    struct tt_pair p;
+    tt_pair_init(&p);
+    int lfd = tt_listen(&p, TT_HOST, ST, 1234, 4);
+    int h = fake_guest_conn(&p, lfd, 1234, VSOCK_PORT_ANY, ST);
+    TT_EQ(-EDESTADDRREQ, vep_send(TT_H(&p), h, "x", 1, 0), "send");
+    TT_EQ(0, vep_tx_queued_pkts(TT_H(&p)), "nothing");
+    tt_pair_fini(&p);
+}
+
+TT_TC(connect_after_timeout_profiles, "after a connect timeout a new connect sends a REQUEST; 6.1 "
+                                      "returns an unread ETIMEDOUT at once, 6.12 clears it")
+ATF_TC_BODY(connect_after_timeout_profiles, tc)
+{
+    for (int v = 0; v < 2; v++) {
+        struct tt_pair p;
+        pair_with(&p, v ? VSOCK_LINUX_6_12 : VSOCK_LINUX_6_1, 0);
+        int g = vep_socket(TT_G(&p), ST);
+        TT_EQ(-EINPROGRESS, vep_connect(TT_G(&p), g, VSOCK_CID_HOST, 999, p.now), "connect");
+        tt_discard(&p, TT_GUEST);
+        tt_advance(&p, 3 * SEC);
+        TT_TRUE(vep_poll(TT_G(&p), g) & VEP_POLLERR, "timed out");
+        int r = vep_connect(TT_G(&p), g, VSOCK_CID_HOST, 999, p.now);
+        TT_EQ(1, vep_tx_queued_pkts(TT_G(&p)), "a REQUEST either way");
+        if (v == 0) {
+            TT_EQ(-ETIMEDOUT, r, "6.1");
+            TT_EQ(VEP_SS_UNCONNECTED, vep_sock_state(TT_G(&p), g), "closed again");
+            TT_EQ(0, vep_sock_error(TT_G(&p), g), "the error was taken");
+            TT_EQ(-EINPROGRESS, vep_connect(TT_G(&p), g, VSOCK_CID_HOST, 999, p.now), "again");
+        } else {
+            TT_EQ(-EINPROGRESS, r, "6.12");
+        }
+        TT_EQ(VEP_SS_CONNECTING, vep_sock_state(TT_G(&p), g), "connecting");
+        tt_pair_fini(&p);
+    }
+}
+
+TT_TC(buffer_bounds, "SO_VM_SOCKETS_BUFFER_MAX_SIZE / _MIN_SIZE bound the buffer size, move it at "
+                     "once (announced when connected) and pass to accepted sockets")
+ATF_TC_BODY(buffer_bounds, tc)
+{
+    struct tt_pair p;
+    tt_pair_init(&p);
+    int l = vep_socket(TT_H(&p), ST);
+    TT_EQ(0, vep_bind(TT_H(&p), l, 1234), "bind");
+    TT_EQ(0, vep_set_buf_size(TT_H(&p), l, 1u << 20), "1 MiB");
+    TT_EQ(0, vep_listen(TT_H(&p), l, 4), "listen");
+    TT_EQ(0, vep_tx_queued_pkts(TT_H(&p)), "a listener has no transport: nothing sent");
+    int h = fake_guest_conn(&p, l, 1234, 40000, ST);
+    TT_EQ(DEF_BUF, tt_conn(&p, TT_HOST, h).buf_alloc, "clamped to the default maximum");
+    TT_EQ(0, vep_close(TT_H(&p), h, p.now), "close");
+    tt_discard(&p, TT_HOST);
+    TT_EQ(0, vep_set_buf_max_size(TT_H(&p), l, 1u << 20), "maximum 1 MiB");
+    TT_EQ(0, vep_set_buf_size(TT_H(&p), l, 600000), "600000");
+    h = fake_guest_conn(&p, l, 1234, 40001, ST);
+    TT_EQ(600000, tt_conn(&p, TT_HOST, h).buf_alloc, "inherited size");
+    TT_EQ(0, vep_set_buf_size(TT_H(&p), h, 900000), "inherited maximum");
+    TT_EQ(900000, head_pkt(TT_H(&p)).hdr.buf_alloc, "CREDIT_UPDATE");
+    tt_discard(&p, TT_HOST);
+    TT_EQ(0, vep_set_buf_max_size(TT_H(&p), h, 65536), "maximum below the size");
+    TT_EQ(65536, head_pkt(TT_H(&p)).hdr.buf_alloc, "moved and announced");
+    tt_discard(&p, TT_HOST);
+    TT_EQ(0, vep_set_buf_size(TT_H(&p), h, 100000), "above the maximum");
+    TT_EQ(0, vep_tx_queued_pkts(TT_H(&p)), "clamped to what it is: nothing");
+    TT_EQ(0, vep_set_buf_min_size(TT_H(&p), h, 70000), "minimum above the maximum");
+    TT_EQ(0, vep_tx_queued_pkts(TT_H(&p)), "the maximum wins: unchanged");
+    TT_EQ(0, vep_set_buf_max_size(TT_H(&p), h, 80000), "maximum 80000");
+    TT_EQ(70000, head_pkt(TT_H(&p)).hdr.buf_alloc, "the minimum applies now");
+    TT_EQ(-EBADF, vep_set_buf_max_size(TT_H(&p), 99, 1), "bad fd");
+    TT_EQ(-EBADF, vep_set_buf_min_size(TT_H(&p), 99, 1), "bad fd");
+    tt_pair_fini(&p);
+}
+
+TT_TC(buffer_size_announced_states, "a new buffer size is announced by every socket with a "
+                                    "transport: connecting, refused; not by a listener")
+ATF_TC_BODY(buffer_size_announced_states, tc)
+{
+    struct tt_pair p;
+    tt_pair_init(&p);
+    int g = vep_socket(TT_G(&p), ST);
+    TT_EQ(0, vep_set_buf_size(TT_G(&p), g, 8192), "before connect");
+    TT_EQ(0, vep_tx_queued_pkts(TT_G(&p)), "no transport yet");
+    TT_EQ(-EINPROGRESS, vep_connect(TT_G(&p), g, VSOCK_CID_HOST, 999, p.now), "connect");
+    TT_EQ(8192, head_pkt(TT_G(&p)).hdr.buf_alloc, "the REQUEST carries it");
+    TT_EQ(0, vep_set_buf_size(TT_G(&p), g, 16384), "connecting");
+    p.record = true;
+    tt_pump(&p); /* nobody listens: refused */
+    uint32_t gport = local_port(TT_G(&p), g);
+    TT_PKT(&p, 0, TT_GUEST, ST, VSOCK_OP_REQUEST, gport, 999, 0, 0);
+    TT_PKT(&p, 1, TT_GUEST, ST, VSOCK_OP_CREDIT_UPDATE, gport, 999, 0, 0);
+    TT_EQ(16384, tt_log_at(&p, 1)->hdr.buf_alloc, "announced while connecting");
+    TT_EQ(-ECONNRESET, vep_sock_error(TT_G(&p), g), "refused");
+    TT_EQ(0, vep_set_buf_size(TT_G(&p), g, 32768), "refused");
+    struct vep_tx u = head_pkt(TT_G(&p));
+    TT_EQ(VSOCK_OP_CREDIT_UPDATE, u.hdr.op, "still announced");
+    TT_EQ(32768, u.hdr.buf_alloc, "new size");
+    TT_EQ(999, u.hdr.dst_port, "to the peer it connected to");
+    tt_pair_fini(&p);
+}
+
+TT_TC(rcvlowat_not_inherited, "SO_RCVLOWAT is not inherited by accepted sockets; 6.12 kicks a "
+                              "waiting sender when it is raised above what is queued")
+ATF_TC_BODY(rcvlowat_not_inherited, tc)
+{
+    for (int v = 0; v < 2; v++) {
+        struct tt_pair p;
+        pair_with(&p, v ? VSOCK_LINUX_6_12 : VSOCK_LINUX_6_1, 0);
+        int l = tt_listen(&p, TT_HOST, ST, 1234, 4);
+        TT_EQ(0, vep_set_rcvlowat(TT_H(&p), l, 100), "listener RCVLOWAT");
+        TT_EQ(-EINVAL, vep_set_rcvlowat(TT_H(&p), l, DEF_BUF + 1), "above the buffer");
+        int g, h = tt_connect(&p, TT_GUEST, ST, l, 1234, &g);
+        TT_EQ(1, vep_send(TT_G(&p), g, "1", 1, 0), "one byte");
+        tt_pump(&p);
+        TT_TRUE(vep_poll(TT_H(&p), h) & VEP_POLLIN, "readable at 1");
+        uint8_t b[8];
+        TT_EQ(1, vep_recv(TT_H(&p), h, b, 1, 0, NULL), "read");
+        tt_pump(&p); /* the emptying read's CREDIT_UPDATE */
+        static uint8_t big[200]; /* too big to be copied into the packet before */
+        TT_EQ(2, vep_send(TT_G(&p), g, "23", 2, 0), "two more");
+        tt_pump(&p);
+        TT_EQ(200, vep_send(TT_G(&p), g, big, sizeof big, 0), "and 200");
+        tt_pump(&p);
+        TT_EQ(2, vep_recv(TT_H(&p), h, b, 2, 0, NULL), "read one packet");
+        TT_EQ(0, vep_tx_queued_pkts(TT_H(&p)), "200 queued >= 1: no update");
+        TT_EQ(0, vep_set_rcvlowat(TT_H(&p), h, 250), "raise RCVLOWAT");
+        TT_EQ(v ? 1u : 0u, vep_tx_queued_pkts(TT_H(&p)), "6.12 announces the 2 freed bytes");
+        tt_pair_fini(&p);
+    }
+}
+
 ATF_TP_ADD_TCS(tp)
 {
     ATF_TP_ADD_TC(tp, connect_guest_to_host);
@@ -2107,6 +2620,22 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, hostile_cids);
     ATF_TP_ADD_TC(tp, hostile_over_credit);
     ATF_TP_ADD_TC(tp, hostile_bad_credit);
+    ATF_TP_ADD_TC(tp, credit_taken_as_it_comes);
+    ATF_TP_ADD_TC(tp, coalesce_host_kmalloc);
+    ATF_TP_ADD_TC(tp, coalesce_profiles);
+    ATF_TP_ADD_TC(tp, coalesce_guest_buffers);
+    ATF_TP_ADD_TC(tp, tx_credit_own_buffer);
+    ATF_TP_ADD_TC(tp, seqpacket_nonblocking_split);
+    ATF_TP_ADD_TC(tp, seqpacket_error_per_profile);
+    ATF_TP_ADD_TC(tp, sndbuf_bound_deviation);
+    ATF_TP_ADD_TC(tp, initial_fwd_cnt_no_credit);
+    ATF_TP_ADD_TC(tp, source_check_connecting);
+    ATF_TP_ADD_TC(tp, shutdown_both_leaves_table);
+    ATF_TP_ADD_TC(tp, send_port_any);
+    ATF_TP_ADD_TC(tp, connect_after_timeout_profiles);
+    ATF_TP_ADD_TC(tp, buffer_bounds);
+    ATF_TP_ADD_TC(tp, buffer_size_announced_states);
+    ATF_TP_ADD_TC(tp, rcvlowat_not_inherited);
     ATF_TP_ADD_TC(tp, reply_limit);
     ATF_TP_ADD_TC(tp, tx_partial_advance);
     ATF_TP_ADD_TC(tp, determinism);

@@ -1,10 +1,13 @@
-/* The endpoint's receive path: Linux 6.1's virtio_transport_recv_pkt and its
- * per-state handlers. Every packet ends in exactly one of: accepted, dropped
- * with a counted reason, or answered with RST (and counted). */
+/* The endpoint's receive path: Linux's virtio_transport_recv_pkt and its
+ * per-state handlers (net/vmw_vsock/virtio_transport_common.c; 6.1.192 and
+ * 6.12.118 agree on everything here unless a comment names one). Every
+ * packet ends in exactly one of: accepted, dropped with a counted reason, or
+ * answered with RST (and counted). */
 #include "transport/ep_ops.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define SHUT_BOTH (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND)
 
@@ -35,19 +38,78 @@ static void reply_rst(struct vep *ep, const struct vsock_hdr *in, enum vep_drop 
         ep_queue(ep, p, true);
 }
 
-/* A fwd_cnt that moves backwards or past what we sent would hand us credit
- * the peer never gave: its credit fields are ignored and counted. */
-static void update_peer_credit(struct vep *ep, struct vep_sock *s, const struct vsock_hdr *h)
+/* ---- the skb geometry that decides small-packet coalescing ----
+ * Linux copies an RW of at most GOOD_COPY_LEN bytes into the tailroom of
+ * the last skb queued (virtio_transport_recv_enqueue). The tailroom is what
+ * alloc_skb() left: the allocation is SKB_DATA_ALIGN(size) plus the aligned
+ * skb_shared_info (320 bytes on x86-64), rounded up to a kmalloc size (or to
+ * whole pages above 8 KiB), of which the header takes 44 bytes and the
+ * payload len. vhost allocates each packet's skb for 44 + len bytes (6.1:
+ * the tx chain's length, which our driver makes exactly that); the guest
+ * receives into the buffers it posted (3776 bytes: a 4 KiB allocation).
+ * 6.12 serves small heads from a 704-byte cache (skb_small_head_cache:
+ * SKB_HEAD_ALIGN(max(MAX_TCP_HEADER, GRO_MAX_HEAD_PAD)) with Debian's
+ * config) and gives packets above 32448 bytes a non-linear skb, which has
+ * no tailroom. Proven on 6.1.192 by conformance/scripts/rx_coalesce_host.pkt
+ * (a 100-byte packet takes 47 more bytes, not 48). */
+
+#define SKB_SHINFO 320u /* SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) */
+#define SKB_ALIGN(x) (((uint64_t)(x) + 63u) & ~(uint64_t)63u)
+#define SKB_SMALL_HEAD_6_12 704u
+#define SKB_LINEAR_MAX_6_12 (32768u - SKB_SHINFO) /* SKB_WITH_OVERHEAD(PAGE_SIZE << 3) */
+
+static uint64_t kmalloc_size_roundup(uint64_t size)
 {
-    if (s->state == VEP_SS_LISTEN || s->state == VEP_SS_CONNECTING)
-        return; /* the connection's first packet sets the baseline */
-    /* An RST ends the connection, and one from reset_no_sock carries
-     * buf_alloc = fwd_cnt = 0: not a credit violation. */
-    if (h->op == VSOCK_OP_RST)
-        return;
+    static const uint32_t caches[] = {8,   16,  32,   64,   96,   128, 192,
+                                      256, 512, 1024, 2048, 4096, 8192};
+    for (size_t i = 0; i < sizeof(caches) / sizeof(caches[0]); i++)
+        if (size <= caches[i])
+            return caches[i];
+    uint64_t pages = 4096;
+    while (pages < size)
+        pages <<= 1;
+    return pages;
+}
+
+uint32_t ep_linux_rx_room(uint32_t alloc, uint32_t len, enum vsock_linux v)
+{
+    bool v612 = v == VSOCK_LINUX_6_12;
+    if (v612 && alloc > SKB_LINEAR_MAX_6_12)
+        return 0;
+    uint64_t obj = SKB_ALIGN(alloc) + SKB_SHINFO;
+    uint64_t size = v612 && obj <= SKB_SMALL_HEAD_6_12 ? SKB_SMALL_HEAD_6_12
+                                                       : kmalloc_size_roundup(obj);
+    uint64_t data = size - SKB_SHINFO;
+    uint64_t used = (uint64_t)VSOCK_HDR_LEN + len;
+    if (data <= used)
+        return 0;
+    return data - used > UINT32_MAX ? UINT32_MAX : (uint32_t)(data - used);
+}
+
+/* ---- credit ---- */
+
+/* With the bad-credit deviation: a fwd_cnt that moves backwards or past what
+ * we sent. A connecting socket's first packet and an RST (reset_no_sock
+ * sends buf_alloc = fwd_cnt = 0) are never bad. */
+static bool bad_credit(const struct vep_sock *s, const struct vsock_hdr *h)
+{
+    if (s->state == VEP_SS_CONNECTING || h->op == VSOCK_OP_RST)
+        return false;
     uint32_t outstanding = s->tx_cnt - s->peer_fwd_cnt;
     uint32_t advance = h->fwd_cnt - s->peer_fwd_cnt;
-    if (advance > outstanding) {
+    return advance > outstanding;
+}
+
+/* virtio_transport_space_update: every packet to a socket with a transport
+ * (a listener has none) sets the peer's credit, taken as it comes. A
+ * REQUEST or RESPONSE with fwd_cnt F leaves tx_cnt at 0, so 0 - F counts
+ * as in flight and no credit is granted until the peer's fwd_cnt comes back
+ * within what was sent. */
+static void update_peer_credit(struct vep *ep, struct vep_sock *s, const struct vsock_hdr *h)
+{
+    if (s->state == VEP_SS_LISTEN)
+        return;
+    if (ep_deviates(ep, VSOCK_DEV_BAD_CREDIT) && bad_credit(s, h)) {
         ep_drop(ep, VEP_DROP_BAD_CREDIT);
         return;
     }
@@ -55,12 +117,7 @@ static void update_peer_credit(struct vep *ep, struct vep_sock *s, const struct 
     s->peer_buf_alloc = h->buf_alloc;
 }
 
-static void set_credit_baseline(struct vep_sock *s, const struct vsock_hdr *h)
-{
-    s->peer_buf_alloc = h->buf_alloc;
-    s->peer_fwd_cnt = h->fwd_cnt;
-    s->tx_cnt = h->fwd_cnt;
-}
+/* ---- listeners ---- */
 
 static void accept_enqueue(struct vep *ep, struct vep_sock *l, int child)
 {
@@ -72,21 +129,43 @@ static void accept_enqueue(struct vep *ep, struct vep_sock *l, int child)
     l->ack_backlog++;
 }
 
+/* vsock_create_connected and virtio_transport_do_socket_init: the child takes
+ * its listener's buffer size and bounds, not its SO_RCVLOWAT. */
+static void child_init(struct vep_sock *c, const struct vep_sock *l, int lfd,
+                       const struct vsock_hdr *h)
+{
+    c->bound = true;
+    c->is_child = true;
+    c->ever_connected = true;
+    c->has_transport = true;
+    c->local_port = l->local_port;
+    c->peer_cid = h->src_cid;
+    c->peer_port = h->src_port;
+    c->buffer_size = l->buffer_size;
+    c->buffer_min = l->buffer_min;
+    c->buffer_max = l->buffer_max;
+    c->buf_alloc = l->buffer_size > UINT32_MAX ? UINT32_MAX : (uint32_t)l->buffer_size;
+    c->parent = lfd;
+    c->state = VEP_SS_CONNECTED;
+    c->peer_buf_alloc = h->buf_alloc;
+    c->peer_fwd_cnt = h->fwd_cnt;
+}
+
 static void recv_listen(struct vep *ep, int lfd, const struct vsock_hdr *h)
 {
     if (h->op != VSOCK_OP_REQUEST) {
         reply_rst(ep, h, VEP_DROP_BAD_OP);
         return;
     }
+    /* Linux's sk_acceptq_is_full is ack_backlog > max: one more than backlog fits. */
+    if (ep->socks[lfd].ack_backlog > (uint32_t)ep->socks[lfd].backlog) {
+        reply_rst(ep, h, VEP_DROP_BACKLOG);
+        return;
+    }
     /* Linux's vsock_assign_transport refuses the child when the transport
      * does not allow seqpacket, and the REQUEST is answered with RST. */
     if (ep->socks[lfd].type == VSOCK_TYPE_SEQPACKET && !ep->cfg.seqpacket) {
         reply_rst(ep, h, VEP_DROP_BAD_TYPE);
-        return;
-    }
-    /* Linux's sk_acceptq_is_full is ack_backlog > max: one more than backlog fits. */
-    if (ep->socks[lfd].ack_backlog > (uint32_t)ep->socks[lfd].backlog) {
-        reply_rst(ep, h, VEP_DROP_BACKLOG);
         return;
     }
     int cfd = ep_sock_alloc(ep, ep->socks[lfd].type);
@@ -96,18 +175,8 @@ static void recv_listen(struct vep *ep, int lfd, const struct vsock_hdr *h)
     }
     struct vep_sock *l = &ep->socks[lfd]; /* the slot array may have moved */
     struct vep_sock *c = &ep->socks[cfd];
-    c->bound = true;
-    c->is_child = true;
-    c->ever_connected = true;
-    c->local_port = l->local_port;
-    c->peer_cid = h->src_cid;
-    c->peer_port = h->src_port;
-    c->buf_alloc = l->buf_alloc;
-    c->rcvlowat = l->rcvlowat;
-    c->parent = lfd;
-    c->state = VEP_SS_CONNECTED;
-    set_credit_baseline(c, h);
-    ep_hash(ep, c);
+    child_init(c, l, lfd, h);
+    ep_conn_insert(ep, c);
     if (ep_send(ep, c, VSOCK_OP_RESPONSE, 0, NULL, 0, true) < 0) {
         ep_sock_free(ep, c); /* no RESPONSE, no connection: the peer times out */
         return;
@@ -116,9 +185,12 @@ static void recv_listen(struct vep *ep, int lfd, const struct vsock_hdr *h)
     ep->ctr.connects++;
 }
 
+/* ---- connecting sockets ---- */
+
+/* TCP_CLOSE with an error; sock->state stays SS_CONNECTING (a second
+ * non-blocking connect gets EALREADY), the socket stays bound. */
 static void connect_failed(struct vep *ep, struct vep_sock *s, int err)
 {
-    ep_unhash(ep, s);
     s->state = VEP_SS_UNCONNECTED;
     s->err = err;
     ep_timer_disarm(ep, s);
@@ -128,10 +200,11 @@ static void recv_connecting(struct vep *ep, struct vep_sock *s, const struct vso
 {
     switch (h->op) {
     case VSOCK_OP_RESPONSE:
-        ep_set_state(ep, s, VEP_SS_CONNECTED);
+        s->state = VEP_SS_CONNECTED;
         s->ever_connected = true;
+        s->ss_connecting = false;
+        ep_conn_insert(ep, s);
         ep_timer_disarm(ep, s);
-        set_credit_baseline(s, h);
         ep->ctr.connects++;
         return;
     case VSOCK_OP_INVALID:
@@ -149,29 +222,91 @@ static void recv_connecting(struct vep *ep, struct vep_sock *s, const struct vso
     }
 }
 
-static void enqueue_rw(struct vep *ep, struct vep_sock *s, const struct vsock_hdr *h,
-                       const uint8_t *payload, uint32_t len)
+/* ---- connected sockets ---- */
+
+/* Whether the last queued packet can take len more bytes: Linux copies a
+ * small packet into the last skb's tailroom unless that skb ends a
+ * seqpacket message. */
+static bool tail_takes(const struct vep_pkt *t, uint32_t len)
 {
-    if ((uint64_t)s->rx_bytes + len > s->buf_alloc) {
-        ep_drop(ep, VEP_DROP_OVER_CREDIT);
-        return;
-    }
-    struct vep_pkt *p = pkt_new(h, payload, len);
-    if (p == NULL)
-        return;
-    s->rx_bytes += len;
-    if (s->type == VSOCK_TYPE_SEQPACKET && (h->flags & VSOCK_SEQ_EOM))
-        s->msg_count++;
-    pktq_push(&s->rxq, p);
-    ep->ctr.rx_bytes += len;
+    return t != NULL && len <= VEP_GOOD_COPY_LEN && len < t->room &&
+           !(t->hdr.flags & VSOCK_SEQ_EOM);
 }
 
+/* Copies len bytes into the queue's last packet, which grows (and may move). */
+static bool tail_append(struct vep_pktq *q, const struct vsock_hdr *h, const uint8_t *payload,
+                        uint32_t len)
+{
+    struct vep_pkt *t = q->tail;
+    struct vep_pkt *n = realloc(t, sizeof(*t) + t->len + len);
+    if (n == NULL)
+        return false;
+    if (n != t) {
+        if (n->prev != NULL)
+            n->prev->next = n;
+        else
+            q->head = n;
+        q->tail = n;
+    }
+    if (len > 0)
+        memcpy(n->data + n->len, payload, len);
+    n->len += len;
+    n->hdr.len += len;
+    n->hdr.flags |= h->flags;
+    n->room -= len;
+    return true;
+}
+
+/* virtio_transport_recv_enqueue: false when the packet does not fit in
+ * buf_alloc (or cannot be stored), which ends the connection. */
+static bool enqueue_rw(struct vep *ep, struct vep_sock *s, const struct vsock_hdr *h,
+                       const uint8_t *payload, uint32_t len)
+{
+    if ((uint64_t)s->rx_bytes + len > s->buf_alloc)
+        return false;
+    if (tail_takes(s->rxq.tail, len)) {
+        if (!tail_append(&s->rxq, h, payload, len))
+            return false;
+    } else {
+        struct vep_pkt *p = pkt_new(h, payload, len);
+        if (p == NULL)
+            return false;
+        uint32_t alloc = ep->cfg.rx_buf_size ? ep->cfg.rx_buf_size : VSOCK_HDR_LEN + len;
+        p->room = ep_linux_rx_room(alloc, len, ep->cfg.linux_ver);
+        pktq_push(&s->rxq, p);
+    }
+    s->rx_bytes += len;
+    s->rx_unread += len;
+    if (h->flags & VSOCK_SEQ_EOM)
+        s->msg_count++;
+    ep->ctr.rx_bytes += len;
+    return true;
+}
+
+/* RW past our buffer: Linux resets the connection rather than lose data
+ * (an RST with our credit fields, SO_ERROR ENOBUFS), and takes the socket
+ * out of the connected table. */
+static void rw_overflow(struct vep *ep, struct vep_sock *s)
+{
+    ep_drop(ep, VEP_DROP_OVER_CREDIT);
+    ep_send(ep, s, VSOCK_OP_RST, 0, NULL, 0, true);
+    s->err = ENOBUFS;
+    ep_remove_sock(ep, s);
+    ep_do_close(ep, s); /* last: it frees a released socket */
+}
+
+/* Both flags: with nothing left to read the socket answers RST and is done;
+ * either way it leaves the connected table at once, so the peer may connect
+ * again from the same port while the old socket is still open. */
 static void recv_shutdown(struct vep *ep, struct vep_sock *s, uint32_t flags)
 {
     s->peer_shut |= flags & SHUT_BOTH;
-    if (s->peer_shut == SHUT_BOTH && s->rx_bytes == 0 && !s->done) {
+    if (s->peer_shut != SHUT_BOTH)
+        return;
+    ep_remove_sock(ep, s);
+    if (ep_has_data(ep, s) == 0 && !s->done) {
         ep_send(ep, s, VSOCK_OP_RST, 0, NULL, 0, false);
-        ep_do_close(ep, s);
+        ep_do_close(ep, s); /* last: it frees a released socket */
     }
 }
 
@@ -180,7 +315,8 @@ static void recv_connected(struct vep *ep, struct vep_sock *s, const struct vsoc
 {
     switch (h->op) {
     case VSOCK_OP_RW:
-        enqueue_rw(ep, s, h, payload, len);
+        if (!enqueue_rw(ep, s, h, payload, len))
+            rw_overflow(ep, s);
         return;
     case VSOCK_OP_CREDIT_REQUEST:
         ep_send(ep, s, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, false);
@@ -199,6 +335,8 @@ static void recv_connected(struct vep *ep, struct vep_sock *s, const struct vsoc
         return;
     }
 }
+
+/* ---- every packet ---- */
 
 static bool header_acceptable(struct vep *ep, const struct vsock_hdr *h, uint32_t len)
 {
@@ -225,6 +363,40 @@ static bool header_acceptable(struct vep *ep, const struct vsock_hdr *h, uint32_
     return true;
 }
 
+/* vsock_check_source: a socket other than a listener takes packets only from
+ * the peer it connected to (a bound socket that never connected has no
+ * transport and takes none). */
+static bool source_ok(const struct vep_sock *s, const struct vsock_hdr *h)
+{
+    return s->has_transport && h->src_port == s->peer_port && h->src_cid == s->peer_cid;
+}
+
+/* The connected table, else the bound one; then the checks that answer
+ * with RST before any state sees the packet. NULL when it was answered. */
+static struct vep_sock *find_socket(struct vep *ep, const struct vsock_hdr *h)
+{
+    struct vep_sock *s = ep_lookup_conn(ep, h->dst_port, h->src_cid, h->src_port);
+    if (s == NULL)
+        s = ep_lookup_bound(ep, h->dst_port);
+    if (s == NULL) {
+        reply_rst(ep, h, VEP_DROP_NO_SOCKET);
+        return NULL;
+    }
+    if (s->type != h->type) {
+        reply_rst(ep, h, VEP_DROP_BAD_TYPE);
+        return NULL;
+    }
+    if (s->done) {
+        reply_rst(ep, h, VEP_DROP_NO_SOCKET);
+        return NULL;
+    }
+    if (s->state != VEP_SS_LISTEN && !source_ok(s, h)) {
+        reply_rst(ep, h, VEP_DROP_BAD_SOURCE);
+        return NULL;
+    }
+    return s;
+}
+
 void vep_rx(struct vep *ep, const struct vsock_hdr *h, const uint8_t *payload, uint32_t len,
             uint64_t now)
 {
@@ -238,15 +410,9 @@ void vep_rx(struct vep *ep, const struct vsock_hdr *h, const uint8_t *payload, u
     }
     if (!header_acceptable(ep, h, len))
         return;
-    struct vep_sock *s = ep_lookup_rx(ep, h->dst_port, h->src_cid, h->src_port);
-    if (s == NULL || s->done) {
-        reply_rst(ep, h, VEP_DROP_NO_SOCKET);
+    struct vep_sock *s = find_socket(ep, h);
+    if (s == NULL)
         return;
-    }
-    if (s->type != h->type) {
-        reply_rst(ep, h, VEP_DROP_BAD_TYPE);
-        return;
-    }
     update_peer_credit(ep, s, h);
     switch (s->state) {
     case VEP_SS_LISTEN:

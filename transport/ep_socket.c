@@ -1,5 +1,6 @@
-/* The endpoint's socket API, with the semantics of Linux 6.1's af_vsock.c and
- * virtio_transport_common.c for non-blocking sockets. */
+/* The endpoint's socket API, with the semantics of Linux's af_vsock.c and
+ * virtio_transport_common.c (6.1.192; 6.12.118 where a comment says so) for
+ * non-blocking sockets. */
 #include "transport/ep_ops.h"
 
 #include <errno.h>
@@ -8,9 +9,15 @@
 
 #define SHUT_BOTH (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND)
 
+uint32_t ep_tx_buf_size(const struct vep_sock *s)
+{
+    return s->peer_buf_alloc < s->buf_alloc ? s->peer_buf_alloc : s->buf_alloc;
+}
+
 uint32_t ep_peer_free(const struct vep_sock *s)
 {
-    int64_t free_bytes = (int64_t)s->peer_buf_alloc - (int64_t)(uint32_t)(s->tx_cnt - s->peer_fwd_cnt);
+    int64_t free_bytes =
+        (int64_t)ep_tx_buf_size(s) - (int64_t)(uint32_t)(s->tx_cnt - s->peer_fwd_cnt);
     return free_bytes > 0 ? (uint32_t)free_bytes : 0;
 }
 
@@ -34,6 +41,7 @@ static int bind_ephemeral(struct vep *ep, struct vep_sock *s)
         if (!ep_port_in_use(ep, port)) {
             s->local_port = port;
             s->bound = true;
+            ep_bound_insert(ep, s);
             return 0;
         }
     }
@@ -53,6 +61,7 @@ int vep_bind(struct vep *ep, int fd, uint32_t port)
         return -EADDRINUSE;
     s->local_port = port;
     s->bound = true;
+    ep_bound_insert(ep, s);
     return 0;
 }
 
@@ -61,7 +70,10 @@ int vep_listen(struct vep *ep, int fd, int backlog)
     struct vep_sock *s = ep_user_sock(ep, fd);
     if (s == NULL)
         return -EBADF;
-    if (s->ever_connected || (s->state != VEP_SS_UNCONNECTED && s->state != VEP_SS_LISTEN))
+    /* vsock_listen: sock->state must be SS_UNCONNECTED (a refused connect
+     * leaves it SS_CONNECTING). */
+    if (s->ever_connected || s->ss_connecting ||
+        (s->state != VEP_SS_UNCONNECTED && s->state != VEP_SS_LISTEN))
         return -EINVAL;
     if (!s->bound)
         return -EINVAL; /* vsock requires an explicit bind before listen */
@@ -71,10 +83,7 @@ int vep_listen(struct vep *ep, int fd, int backlog)
     if (backlog < 0 || backlog > VEP_MAX_BACKLOG)
         backlog = VEP_MAX_BACKLOG;
     s->backlog = backlog;
-    if (s->state != VEP_SS_LISTEN) {
-        s->state = VEP_SS_LISTEN;
-        ep_hash(ep, s);
-    }
+    s->state = VEP_SS_LISTEN; /* found through the bound table, where bind put it */
     return 0;
 }
 
@@ -102,13 +111,11 @@ int vep_accept(struct vep *ep, int fd, uint64_t *peer_cid, uint32_t *peer_port)
     return child;
 }
 
-int vep_connect(struct vep *ep, int fd, uint64_t cid, uint32_t port, uint64_t now)
+/* The part of vsock_connect that fails before any packet. */
+static int connect_precheck(const struct vep *ep, const struct vep_sock *s, uint64_t cid)
 {
-    struct vep_sock *s = ep_user_sock(ep, fd);
-    if (s == NULL)
-        return -EBADF;
-    if (s->state == VEP_SS_CONNECTING)
-        return -EALREADY;
+    if (s->ss_connecting)
+        return -EALREADY; /* connecting, or refused: only the timeout resets it */
     if (s->ever_connected)
         return -EISCONN;
     if (s->state == VEP_SS_LISTEN)
@@ -119,21 +126,43 @@ int vep_connect(struct vep *ep, int fd, uint64_t cid, uint32_t port, uint64_t no
         return -ESOCKTNOSUPPORT;
     if (ep->cfg.check_src_cid && cid != ep->cfg.peer_cid)
         return -ENODEV; /* vhost: no device serves that CID */
+    return 0;
+}
+
+int vep_connect(struct vep *ep, int fd, uint64_t cid, uint32_t port, uint64_t now)
+{
+    struct vep_sock *s = ep_user_sock(ep, fd);
+    if (s == NULL)
+        return -EBADF;
+    int err = connect_precheck(ep, s, cid);
+    if (err < 0)
+        return err;
     if (!s->bound) {
-        int err = bind_ephemeral(ep, s);
+        err = bind_ephemeral(ep, s);
         if (err < 0)
             return err;
     }
+    /* 6.12 clears an error left by an earlier attempt; 6.1 keeps it. */
+    if (ep->cfg.linux_ver == VSOCK_LINUX_6_12)
+        s->err = 0;
     s->peer_cid = cid;
     s->peer_port = port;
-    s->err = 0;
+    s->has_transport = true;
     s->state = VEP_SS_CONNECTING;
-    ep_hash(ep, s);
-    int err = ep_send(ep, s, VSOCK_OP_REQUEST, 0, NULL, 0, false);
+    err = ep_send(ep, s, VSOCK_OP_REQUEST, 0, NULL, 0, false);
     if (err < 0) {
-        ep_unhash(ep, s);
         s->state = VEP_SS_UNCONNECTED;
         return err;
+    }
+    s->ss_connecting = true;
+    if (s->err != 0) {
+        /* 6.1: the REQUEST is out, but the wait loop sees the old error
+         * (an unread ETIMEDOUT), returns it and closes the socket again. */
+        int old = s->err;
+        s->err = 0;
+        s->state = VEP_SS_UNCONNECTED;
+        s->ss_connecting = false;
+        return -old;
     }
     ep_timer_arm(ep, s, VEP_TIMER_CONNECT, now + ep->cfg.connect_timeout_ns);
     return -EINPROGRESS;
@@ -143,19 +172,22 @@ void ep_connect_timeout(struct vep *ep, struct vep_sock *s)
 {
     if (s->state != VEP_SS_CONNECTING)
         return;
-    ep_unhash(ep, s);
     s->state = VEP_SS_UNCONNECTED;
+    s->ss_connecting = false; /* SS_UNCONNECTED: connect may be called again */
     s->err = ETIMEDOUT;
     ep_cancel_tx(ep, s);
 }
 
-/* Whether a send must fail before looking at credit, and with what. */
+/* Whether a send must fail before looking at credit, and with what
+ * (vsock_connectible_sendmsg's order). */
 static int send_precheck(const struct vep_sock *s)
 {
     if ((s->shut & VSOCK_SHUTDOWN_SEND) || (s->peer_shut & VSOCK_SHUTDOWN_RCV))
         return -EPIPE;
-    if (s->state != VEP_SS_CONNECTED)
+    if (s->state != VEP_SS_CONNECTED || !s->bound)
         return -ENOTCONN;
+    if (s->peer_port == VSOCK_PORT_ANY)
+        return -EDESTADDRREQ; /* !vsock_addr_bound(&vsk->remote_addr) */
     return 0;
 }
 
@@ -164,51 +196,91 @@ static uint32_t sndbuf_room(const struct vep *ep, const struct vep_sock *s)
     return s->tx_queued < ep->cfg.max_sndbuf ? ep->cfg.max_sndbuf - s->tx_queued : 0;
 }
 
-static int64_t send_stream(struct vep *ep, struct vep_sock *s, const uint8_t *buf, size_t len)
+/* The credit a send may use now: has_space, and with the sndbuf-bound
+ * deviation no more than the socket's unsent-payload bound leaves. */
+static uint32_t send_room(const struct vep *ep, const struct vep_sock *s)
 {
-    size_t sent = 0;
-    while (sent < len) {
-        uint32_t room = ep_peer_free(s);
+    uint32_t room = ep_peer_free(s);
+    if (ep_deviates(ep, VSOCK_DEV_SNDBUF_BOUND)) {
         uint32_t sb = sndbuf_room(ep, s);
         if (sb < room)
             room = sb;
-        if (room == 0)
-            break;
-        size_t chunk = len - sent;
-        if (chunk > ep->cfg.max_payload)
-            chunk = ep->cfg.max_payload;
-        if (chunk > room)
-            chunk = room;
-        int err = ep_send(ep, s, VSOCK_OP_RW, 0, buf + sent, (uint32_t)chunk, false);
-        if (err < 0)
-            return sent > 0 ? (int64_t)sent : err;
-        sent += chunk;
     }
-    return sent > 0 ? (int64_t)sent : -EAGAIN;
+    return room;
 }
 
-/* A seqpacket message goes out whole or not at all, so a reader never sees
- * half of one: Linux may split it across credit waits, but the bytes and
- * boundaries the peer receives are the same. */
-static int64_t send_seqpacket(struct vep *ep, struct vep_sock *s, const uint8_t *buf, size_t len,
-                              unsigned flags)
+/* An enqueue error as the caller sees it: 6.1's sendmsg reports every one
+ * as ENOMEM, 6.12 passes the transport's errno on. */
+static int enqueue_error(const struct vep *ep, int err)
 {
-    if (len > s->peer_buf_alloc || len > ep->cfg.max_sndbuf)
-        return -EMSGSIZE;
-    if (ep_peer_free(s) < len || sndbuf_room(ep, s) < len)
+    return ep->cfg.linux_ver == VSOCK_LINUX_6_12 ? err : -ENOMEM;
+}
+
+/* One RW of up to room bytes, EOM (and EOR) on a seqpacket message's last
+ * one: virtio_transport_send_pkt_info, one packet per call. */
+static int send_chunk(struct vep *ep, struct vep_sock *s, const uint8_t *buf, size_t sent,
+                      size_t len, uint32_t room, unsigned flags)
+{
+    size_t chunk = len - sent;
+    if (chunk > ep->cfg.max_payload)
+        chunk = ep->cfg.max_payload;
+    if (chunk > room)
+        chunk = room;
+    uint32_t f = 0;
+    if (s->type == VSOCK_TYPE_SEQPACKET && sent + chunk == len)
+        f = VSOCK_SEQ_EOM | ((flags & VEP_MSG_EOR) ? VSOCK_SEQ_EOR : 0);
+    int err = ep_send(ep, s, VSOCK_OP_RW, f, buf + sent, (uint32_t)chunk, false);
+    return err < 0 ? err : (int)chunk;
+}
+
+/* vsock_connectible_sendmsg, non-blocking: packets as long as there is
+ * credit. A seqpacket message larger than tx_buf_size fails
+ * (virtio_transport_seqpacket_enqueue checks what is left of it); one that
+ * runs out of credit part way returns EAGAIN with its fragment sent
+ * (total_written counts only for stream or a whole message). */
+static int64_t send_linux(struct vep *ep, struct vep_sock *s, const uint8_t *buf, size_t len,
+                          unsigned flags)
+{
+    size_t sent = 0;
+    int64_t err = 0;
+    while (sent < len) {
+        uint32_t room = send_room(ep, s);
+        if (room == 0) {
+            err = -EAGAIN;
+            break;
+        }
+        if (s->type == VSOCK_TYPE_SEQPACKET && len - sent > ep_tx_buf_size(s)) {
+            err = enqueue_error(ep, -EMSGSIZE);
+            break;
+        }
+        int n = send_chunk(ep, s, buf, sent, len, room, flags);
+        if (n < 0) {
+            err = enqueue_error(ep, n);
+            break;
+        }
+        sent += (size_t)n;
+    }
+    if (sent > 0 && (s->type == VSOCK_TYPE_STREAM || sent == len))
+        return (int64_t)sent;
+    return err;
+}
+
+/* The seqpacket-whole deviation: a message goes out whole or not at all, so
+ * a non-blocking sender never leaves half of one for the next to complete. */
+static int64_t send_seqpacket_whole(struct vep *ep, struct vep_sock *s, const uint8_t *buf,
+                                    size_t len, unsigned flags)
+{
+    if (len > ep_tx_buf_size(s) ||
+        (ep_deviates(ep, VSOCK_DEV_SNDBUF_BOUND) && len > ep->cfg.max_sndbuf))
+        return enqueue_error(ep, -EMSGSIZE);
+    if (send_room(ep, s) < len)
         return -EAGAIN;
     size_t sent = 0;
     do {
-        size_t chunk = len - sent;
-        if (chunk > ep->cfg.max_payload)
-            chunk = ep->cfg.max_payload;
-        uint32_t f = 0;
-        if (sent + chunk == len)
-            f = VSOCK_SEQ_EOM | ((flags & VEP_MSG_EOR) ? VSOCK_SEQ_EOR : 0);
-        int err = ep_send(ep, s, VSOCK_OP_RW, f, buf + sent, (uint32_t)chunk, false);
-        if (err < 0)
-            return err; /* only allocation failure: the stream is now broken */
-        sent += chunk;
+        int n = send_chunk(ep, s, buf, sent, len, UINT32_MAX, flags);
+        if (n < 0)
+            return enqueue_error(ep, n); /* only allocation failure: the stream is broken */
+        sent += (size_t)n;
     } while (sent < len);
     return (int64_t)len;
 }
@@ -225,9 +297,9 @@ int64_t vep_send(struct vep *ep, int fd, const void *buf, size_t len, unsigned f
         return 0;
     if (buf == NULL)
         return -EFAULT;
-    if (s->type == VSOCK_TYPE_SEQPACKET)
-        return send_seqpacket(ep, s, buf, len, flags);
-    return send_stream(ep, s, buf, len);
+    if (s->type == VSOCK_TYPE_SEQPACKET && ep_deviates(ep, VSOCK_DEV_SEQPACKET_WHOLE))
+        return send_seqpacket_whole(ep, s, buf, len, flags);
+    return send_linux(ep, s, buf, len, flags);
 }
 
 /* After a read, Linux 6.1 (as Debian ships it, with 6.1.76's fix) sends a
@@ -242,13 +314,16 @@ static void maybe_credit_update(struct vep *ep, struct vep_sock *s)
     if (unannounced == 0)
         return;
     int64_t free_space = (int64_t)s->buf_alloc - unannounced;
-    if (free_space < (int64_t)VEP_MAX_PKT_BUF_SIZE || s->rx_bytes < s->rcvlowat)
+    if (free_space < (int64_t)VEP_MAX_PKT_BUF_SIZE || ep_has_data(ep, s) < s->rcvlowat)
         ep_send(ep, s, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, false);
 }
 
+/* A packet read to its end is freed: its bytes (its own and any copied into
+ * it) count in fwd_cnt only now. */
 static void consume_pkt(struct vep_sock *s)
 {
     struct vep_pkt *p = pktq_pop(&s->rxq);
+    s->rx_unread -= p->len - p->off;
     s->rx_bytes -= p->len;
     s->fwd_cnt += p->len;
     free(p);
@@ -280,9 +355,12 @@ static int64_t recv_stream(struct vep *ep, struct vep_sock *s, uint8_t *buf, siz
             n = len - copied;
         memcpy(buf + copied, p->data + p->off, n);
         copied += n;
-        p->off += (uint32_t)n;
-        if (p->off == p->len)
+        if (p->off + n == p->len) {
             consume_pkt(s); /* Linux frees credit a whole packet at a time */
+            continue;
+        }
+        p->off += (uint32_t)n;
+        s->rx_unread -= (uint32_t)n;
     }
     maybe_credit_update(ep, s);
     return (int64_t)copied;
@@ -311,6 +389,10 @@ static int64_t recv_seqpacket(struct vep *ep, struct vep_sock *s, uint8_t *buf, 
         consume_pkt(s);
     }
     ep_send(ep, s, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, false);
+    /* __vsock_seqpacket_recvmsg: a pending error wins over the message
+     * just taken (the RW overflow's ENOBUFS, say). */
+    if (s->err != 0)
+        return -s->err;
     if (total > len)
         *out_flags |= VEP_MSG_TRUNC;
     if (flags & VEP_MSG_TRUNC)
@@ -339,7 +421,7 @@ int64_t vep_recv(struct vep *ep, int fd, void *buf, size_t len, unsigned flags,
         return 0;
     if (buf == NULL)
         return -EFAULT;
-    bool empty = s->type == VSOCK_TYPE_SEQPACKET ? s->msg_count == 0 : s->rx_bytes == 0;
+    bool empty = s->type == VSOCK_TYPE_SEQPACKET ? s->msg_count == 0 : ep_has_data(ep, s) == 0;
     if (empty) {
         if (s->err != 0)
             return -s->err;
@@ -368,8 +450,8 @@ void ep_do_close(struct vep *ep, struct vep_sock *s)
 {
     s->done = true;
     s->peer_shut = SHUT_BOTH;
-    if (s->rx_bytes == 0)
-        ep_set_state(ep, s, VEP_SS_CLOSING);
+    if (ep_has_data(ep, s) == 0)
+        s->state = VEP_SS_CLOSING;
     if (s->released)
         ep_sock_free(ep, s);
 }
@@ -453,7 +535,7 @@ unsigned vep_poll(const struct vep *ep, int fd)
     if (s->state == VEP_SS_LISTEN && s->acc_head != VEP_NONE)
         mask |= VEP_POLLIN;
     if (s->state == VEP_SS_CONNECTED && !(s->shut & VSOCK_SHUTDOWN_RCV)) {
-        uint32_t have = s->type == VSOCK_TYPE_SEQPACKET ? s->msg_count : s->rx_bytes;
+        uint32_t have = s->type == VSOCK_TYPE_SEQPACKET ? s->msg_count : ep_has_data(ep, s);
         uint32_t target = s->type == VSOCK_TYPE_SEQPACKET ? 1 : s->rcvlowat;
         if (have >= target && have > 0)
             mask |= VEP_POLLIN;
@@ -465,7 +547,6 @@ unsigned vep_poll(const struct vep *ep, int fd)
     if ((s->state == VEP_SS_CLOSING || s->state == VEP_SS_UNCONNECTED) &&
         !(s->shut & VSOCK_SHUTDOWN_SEND))
         mask |= VEP_POLLOUT;
-    (void)ep;
     return mask;
 }
 
@@ -500,33 +581,66 @@ enum vep_sock_state vep_sock_state(const struct vep *ep, int fd)
     return s != NULL ? s->state : VEP_SS_FREE;
 }
 
+/* vsock_update_buffer_size: clamped to the socket's bounds; a socket with a
+ * transport takes the new size as buf_alloc and announces a change with
+ * CREDIT_UPDATE (virtio_transport_notify_buffer_size), whatever its state:
+ * connecting, connected, refused, timed out. A listener has no transport:
+ * its size only passes to the sockets it accepts. */
+static int update_buffer_size(struct vep *ep, struct vep_sock *s, uint64_t val)
+{
+    if (val < s->buffer_min)
+        val = s->buffer_min;
+    if (val > s->buffer_max)
+        val = s->buffer_max;
+    bool changed = val != s->buffer_size;
+    s->buffer_size = val;
+    s->buf_alloc = val > UINT32_MAX ? UINT32_MAX : (uint32_t)val;
+    if (changed && s->has_transport)
+        return ep_send(ep, s, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, false);
+    return 0;
+}
+
 int vep_set_buf_size(struct vep *ep, int fd, uint32_t bytes)
 {
     struct vep_sock *s = ep_user_sock(ep, fd);
     if (s == NULL)
         return -EBADF;
-    if (bytes < VEP_BUF_SIZE_MIN)
-        bytes = VEP_BUF_SIZE_MIN;
-    if (bytes > VEP_BUF_SIZE_MAX)
-        bytes = VEP_BUF_SIZE_MAX;
-    /* af_vsock's vsock_update_buffer_size notifies the transport (which
-     * sends CREDIT_UPDATE) only when the size changes. */
-    bool changed = bytes != s->buf_alloc;
-    s->buf_alloc = bytes;
-    if (s->rcvlowat > bytes)
-        s->rcvlowat = bytes;
-    if (changed && s->state == VEP_SS_CONNECTED)
-        return ep_send(ep, s, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, false);
-    return 0;
+    return update_buffer_size(ep, s, bytes);
 }
 
+int vep_set_buf_max_size(struct vep *ep, int fd, uint64_t bytes)
+{
+    struct vep_sock *s = ep_user_sock(ep, fd);
+    if (s == NULL)
+        return -EBADF;
+    s->buffer_max = bytes;
+    return update_buffer_size(ep, s, s->buffer_size);
+}
+
+int vep_set_buf_min_size(struct vep *ep, int fd, uint64_t bytes)
+{
+    struct vep_sock *s = ep_user_sock(ep, fd);
+    if (s == NULL)
+        return -EBADF;
+    s->buffer_min = bytes;
+    return update_buffer_size(ep, s, s->buffer_size);
+}
+
+/* vsock_set_rcvlowat; 6.12 first kicks a sender that may wait for space
+ * (virtio_transport_notify_set_rcvlowat). */
 int vep_set_rcvlowat(struct vep *ep, int fd, uint32_t bytes)
 {
     struct vep_sock *s = ep_user_sock(ep, fd);
     if (s == NULL)
         return -EBADF;
-    if (bytes > s->buf_alloc)
+    if (bytes > s->buffer_size)
         return -EINVAL;
+    if (ep->cfg.linux_ver == VSOCK_LINUX_6_12 && s->has_transport && s->rx_unread < bytes &&
+        s->fwd_cnt != s->last_fwd_cnt) {
+        int err = ep_send(ep, s, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, false);
+        if (err < 0)
+            return err;
+    }
     s->rcvlowat = bytes ? bytes : 1;
     return 0;
 }
@@ -552,6 +666,15 @@ uint32_t vep_rx_queued(const struct vep *ep, int fd)
     return s != NULL ? s->rx_bytes : 0;
 }
 
+uint32_t vep_send_space(const struct vep *ep, int fd, uint32_t *limit)
+{
+    const struct vep_sock *s = ep_user_sock(ep, fd);
+    bool connected = s != NULL && s->state == VEP_SS_CONNECTED;
+    if (limit != NULL)
+        *limit = connected ? ep_tx_buf_size(s) : 0;
+    return connected ? send_room(ep, s) : 0;
+}
+
 int vep_credit_request(struct vep *ep, int fd)
 {
     struct vep_sock *s = ep_user_sock(ep, fd);
@@ -562,9 +685,10 @@ int vep_credit_request(struct vep *ep, int fd)
     return ep_send(ep, s, VSOCK_OP_CREDIT_REQUEST, 0, NULL, 0, false);
 }
 
+/* What vsock_for_each_connected_socket walks. */
 static bool in_connection_table(const struct vep_sock *s)
 {
-    return s->state != VEP_SS_FREE && s->ever_connected && s->hashed;
+    return s->state != VEP_SS_FREE && s->in_conn;
 }
 
 void vep_reset_all(struct vep *ep)
@@ -573,7 +697,7 @@ void vep_reset_all(struct vep *ep)
         struct vep_sock *s = &ep->socks[i];
         if (!in_connection_table(s))
             continue;
-        ep_set_state(ep, s, VEP_SS_UNCONNECTED);
+        s->state = VEP_SS_UNCONNECTED;
         s->err = ECONNRESET;
     }
 }

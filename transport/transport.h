@@ -86,6 +86,37 @@ const char *vsock_linux_name(enum vsock_linux v); /* "6.1", "6.12", "?" */
 /* "6.1" or "6.12": 0, or -1 for anything else. */
 int vsock_linux_parse(const char *s, enum vsock_linux *out);
 
+/* ---- named deviations from Linux ------------------------------------------------
+ * Linux's rule is the model's default. Where we keep a deliberate difference,
+ * it is a named switch, off unless asked for (vsocksim run|sweep --deviate
+ * NAME,...; vep_cfg.deviate; a trace header's 'deviate' option), listed with
+ * its reason by `vsocksim deviations` and documented with the kernel's
+ * evidence in conformance/known-differences.txt. The table names deviations
+ * of any module: transport/deviation.c. */
+enum vsock_deviation {
+    VSOCK_DEV_BAD_CREDIT,      /* "bad-credit": fwd_cnt backwards or past tx_cnt is ignored */
+    VSOCK_DEV_SEQPACKET_WHOLE, /* "seqpacket-whole": a message is queued whole or not at all */
+    VSOCK_DEV_SNDBUF_BOUND,    /* "sndbuf-bound": unsent payload per socket is bounded */
+    VSOCK_DEV_RETURN_BAD_CHAINS, /* "return-bad-chains" (device/): malformed chains come back */
+    VSOCK_DEV_COUNT
+};
+#define VSOCK_DEV_BIT(d) (UINT64_C(1) << (d))
+#define VSOCK_DEV_ALL (VSOCK_DEV_BIT(VSOCK_DEV_COUNT) - 1)
+
+struct vsock_deviation_info {
+    const char *name;   /* what --deviate takes */
+    const char *module; /* whose rule it changes: "transport", "device", ... */
+    const char *reason; /* one line: what we do instead of Linux, and why */
+};
+/* The deviation's entry, or NULL for one beyond the table. */
+const struct vsock_deviation_info *vsock_deviation(unsigned d);
+/* "NAME,NAME,...", "none" or "all": 0 and the mask, or -1 with a message
+ * naming the first unknown or empty item (and the known names) in err. */
+int vsock_deviations_parse(const char *s, uint64_t *mask, char *err, size_t errlen);
+/* The mask as "NAME,NAME" in table order, "none" for 0; bits beyond the table
+ * are written as "bitN". Returns what snprintf would. */
+int vsock_deviations_format(uint64_t mask, char *buf, size_t len);
+
 /* ---- endpoint ---------------------------------------------------------------- */
 
 /* Drop reasons for packets an endpoint refuses; each has a counter. */
@@ -99,10 +130,13 @@ enum vep_drop {
     VEP_DROP_BAD_TYPE,       /* unknown type, or not the socket's (answered with RST) */
     VEP_DROP_NO_SOCKET,      /* nobody bound there, or socket done (answered with RST) */
     VEP_DROP_RST_NO_SOCKET,  /* RST for nothing: never answered */
-    VEP_DROP_OVER_CREDIT,    /* RW beyond the credit we gave */
-    VEP_DROP_BAD_CREDIT,     /* fwd_cnt moved backwards or past what we sent: credit fields ignored */
+    VEP_DROP_OVER_CREDIT,    /* RW beyond our buffer (answered with RST; the socket fails
+                                with ENOBUFS, as Linux's recv_enqueue failure path) */
+    VEP_DROP_BAD_CREDIT,     /* fwd_cnt moved backwards or past what we sent: credit fields
+                                ignored (only with the bad-credit deviation) */
     VEP_DROP_BACKLOG,        /* REQUEST to a full listener (answered with RST) */
     VEP_DROP_REPLY_LIMIT,    /* a reply we could not queue */
+    VEP_DROP_BAD_SOURCE,     /* not from the socket's peer (vsock_check_source; answered with RST) */
     VEP_DROP_COUNT
 };
 const char *vep_drop_name(enum vep_drop d);
@@ -119,6 +153,7 @@ struct vep_counters {
 
 struct vep_cfg {
     enum vsock_linux linux_ver; /* whose rules (0 = VSOCK_LINUX_DEFAULT) */
+    uint64_t deviate;     /* VSOCK_DEV_BIT()s: named deviations from Linux; 0 = none */
     uint64_t local_cid;   /* our CID; may change (transport reset) */
     uint64_t peer_cid;    /* the only CID we talk to (guest: 2, device: the guest's) */
     bool check_src_cid;   /* drop packets not from peer_cid (vhost does) */
@@ -132,7 +167,14 @@ struct vep_cfg {
     uint64_t connect_timeout_ns; /* 0 = 2 s, as Linux */
     uint64_t close_timeout_ns;   /* 0 = 8 s, as Linux */
     uint32_t ephemeral_seed;     /* first ephemeral port is derived from it */
-    uint32_t max_sndbuf;         /* payload queued per socket before -EAGAIN; 0 = 1 MiB */
+    uint32_t max_sndbuf;         /* with the sndbuf-bound deviation: payload queued per
+                                    socket before -EAGAIN; 0 = 1 MiB */
+    /* The buffer each received packet lands in, header included, as the
+     * Linux guest posts its rx buffers (VIRTIO_VSOCK_DEFAULT_RX_BUF_SIZE,
+     * 3776); 0 = a buffer sized to each packet, as vhost allocates it. Its
+     * room decides which small RW packets are copied into the last queued
+     * one (virtio_transport_recv_enqueue), and so when credit is freed. */
+    uint32_t rx_buf_size;
     /* Called with every packet vep_rx receives, before any check: what
      * crossed the ring, for traces and statistics. NULL for none. */
     void (*observe_rx)(void *ctx, const struct vsock_hdr *hdr, const uint8_t *payload,
@@ -180,10 +222,24 @@ int vep_listen(struct vep *ep, int fd, int backlog);
 /* A new fd, or -EAGAIN when no connection is ready. peer_cid and peer_port may be NULL. */
 int vep_accept(struct vep *ep, int fd, uint64_t *peer_cid, uint32_t *peer_port);
 /* Starts a connection: -EINPROGRESS; the outcome shows in poll and SO_ERROR
- * (vep_sock_error). now is the caller's clock, for the connect timeout. */
+ * (vep_sock_error). now is the caller's clock, for the connect timeout. As
+ * Linux's non-blocking connect: -EALREADY while the socket is connecting,
+ * and also after the peer refused it (only the connect timeout makes it
+ * unconnected again: close it); after a timeout a new connect sends a new
+ * REQUEST (6.1 then returns a pending, unread ETIMEDOUT at once and leaves
+ * the socket closed). */
 int vep_connect(struct vep *ep, int fd, uint64_t cid, uint32_t port, uint64_t now);
-/* Bytes queued (possibly fewer than len), -EAGAIN without credit/space,
- * -EPIPE after SHUT_WR or peer SHUT_RD, -ENOTCONN, -ECONNRESET, -EMSGSIZE. */
+/* A non-blocking send, as Linux's vsock_connectible_sendmsg: packets of up
+ * to max_payload as credit allows. Stream: the bytes queued (possibly fewer
+ * than len), -EAGAIN when none could be. Seqpacket: len once the whole
+ * message is queued; a message larger than min(peer buf_alloc, own
+ * buf_alloc) fails (Linux 6.1: -ENOMEM, as it reports every enqueue error;
+ * 6.12: -EMSGSIZE); a message that runs out of credit part way leaves its
+ * fragment without EOM queued and returns -EAGAIN, so the receiver merges
+ * the next send into the same message (Linux's behaviour; the
+ * seqpacket-whole deviation queues a message whole or not at all). Also
+ * -EPIPE after SHUT_WR or peer SHUT_RD, -ENOTCONN, -EDESTADDRREQ (peer port
+ * VMADDR_PORT_ANY). */
 int64_t vep_send(struct vep *ep, int fd, const void *buf, size_t len, unsigned flags);
 /* Bytes read, 0 at end of stream, -EAGAIN when empty. *out_flags gets
  * VEP_MSG_EOR / VEP_MSG_TRUNC for seqpacket. With VEP_MSG_TRUNC in flags a
@@ -199,13 +255,33 @@ unsigned vep_poll(const struct vep *ep, int fd);
 /* Takes the socket's pending error (SO_ERROR): 0 or a negative errno. */
 int vep_sock_error(struct vep *ep, int fd);
 enum vep_sock_state vep_sock_state(const struct vep *ep, int fd);
-int vep_set_buf_size(struct vep *ep, int fd, uint32_t bytes); /* SO_VM_SOCKETS_BUFFER_SIZE */
-int vep_set_rcvlowat(struct vep *ep, int fd, uint32_t bytes);  /* SO_RCVLOWAT */
+/* SO_VM_SOCKETS_BUFFER_SIZE, clamped to the socket's minimum and maximum
+ * (128 and 256 KiB unless set); a socket with a transport (connecting or
+ * ever connected) announces a change with CREDIT_UPDATE, as Linux's
+ * vsock_update_buffer_size does. */
+int vep_set_buf_size(struct vep *ep, int fd, uint32_t bytes);
+/* SO_VM_SOCKETS_BUFFER_MAX_SIZE and _MIN_SIZE: the new bound applies to the
+ * current size at once (announced as above when it moves it). Accepted
+ * sockets inherit size and bounds from their listener. */
+int vep_set_buf_max_size(struct vep *ep, int fd, uint64_t bytes);
+int vep_set_buf_min_size(struct vep *ep, int fd, uint64_t bytes);
+/* SO_RCVLOWAT: -EINVAL above the buffer size. Not inherited by accepted
+ * sockets. Linux 6.12 also sends a CREDIT_UPDATE when fewer bytes than the
+ * new value are queued and space was freed since the last announcement. */
+int vep_set_rcvlowat(struct vep *ep, int fd, uint32_t bytes);
 /* Local and peer addresses of a socket. */
 int vep_sock_name(const struct vep *ep, int fd, uint32_t *local_port, uint64_t *peer_cid,
                   uint32_t *peer_port);
 /* Bytes waiting to be read. */
 uint32_t vep_rx_queued(const struct vep *ep, int fd);
+/* What a blocking sender waits for: the bytes a send may put in flight now
+ * (Linux's virtio_transport_has_space: min(peer buf_alloc, own buf_alloc)
+ * less what is in flight), and in *limit the largest seqpacket message the
+ * socket can send at all (min(peer buf_alloc, own buf_alloc); NULL for
+ * none). 0 for a socket that is not connected. Applications model a
+ * blocking seqpacket sender with it: Linux splits a message only for a
+ * non-blocking one (see vep_send). */
+uint32_t vep_send_space(const struct vep *ep, int fd, uint32_t *limit);
 
 /* --- the transport side --- */
 

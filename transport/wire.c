@@ -85,6 +85,7 @@ const char *vep_drop_name(enum vep_drop d)
         [VEP_DROP_BAD_CREDIT] = "bad-credit",
         [VEP_DROP_BACKLOG] = "backlog",
         [VEP_DROP_REPLY_LIMIT] = "reply-limit",
+        [VEP_DROP_BAD_SOURCE] = "bad-source",
     };
     return (unsigned)d < VEP_DROP_COUNT && names[d] ? names[d] : "drop?";
 }

@@ -3,6 +3,7 @@
  * the little-endian byte layout at exact offsets, and the names of ops,
  * types and drop reasons.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "transport/transport_testlib.h"
@@ -254,6 +255,7 @@ ATF_TC_BODY(drop_names, tc)
         [VEP_DROP_BAD_CREDIT] = "bad-credit",
         [VEP_DROP_BACKLOG] = "backlog",
         [VEP_DROP_REPLY_LIMIT] = "reply-limit",
+        [VEP_DROP_BAD_SOURCE] = "bad-source",
     };
     for (int d = 0; d < VEP_DROP_COUNT; d++) {
         TT_TRUE(want[d] != NULL, "test table misses reason %d", d);
@@ -289,6 +291,67 @@ ATF_TC_BODY(linux_profile_names, tc)
     TT_TRUE(vsock_linux_parse(NULL, NULL) < 0, "NULL");
 }
 
+TT_TC(deviation_table, "every deviation has a distinct name, a module and a reason; nothing "
+                      "beyond the table")
+ATF_TC_BODY(deviation_table, tc)
+{
+    for (unsigned d = 0; d < VSOCK_DEV_COUNT; d++) {
+        const struct vsock_deviation_info *i = vsock_deviation(d);
+        TT_TRUE(i != NULL && i->name != NULL && i->module != NULL && i->reason != NULL,
+                "entry %u complete", d);
+        TT_TRUE(strlen(i->reason) > 20, "%s has a reason", i->name);
+        for (unsigned e = 0; e < d; e++)
+            TT_TRUE(strcmp(i->name, vsock_deviation(e)->name) != 0, "%u and %u share a name", d, e);
+        TT_TRUE(strcmp(i->name, "none") != 0 && strcmp(i->name, "all") != 0, "reserved name");
+        TT_TRUE(strchr(i->name, ',') == NULL, "no comma in %s", i->name);
+    }
+    TT_TRUE(vsock_deviation(VSOCK_DEV_COUNT) == NULL, "beyond the table");
+    TT_TRUE(vsock_deviation(1000) == NULL, "far beyond");
+    TT_TRUE(strcmp(vsock_deviation(VSOCK_DEV_BAD_CREDIT)->name, "bad-credit") == 0, "bad-credit");
+    TT_TRUE(strcmp(vsock_deviation(VSOCK_DEV_SEQPACKET_WHOLE)->name, "seqpacket-whole") == 0,
+            "seqpacket-whole");
+    TT_TRUE(strcmp(vsock_deviation(VSOCK_DEV_SNDBUF_BOUND)->name, "sndbuf-bound") == 0,
+            "sndbuf-bound");
+}
+
+TT_TC(deviation_parse_format, "--deviate lists parse to a mask and print back in table order; "
+                              "unknown and empty names are errors that name the known ones")
+ATF_TC_BODY(deviation_parse_format, tc)
+{
+    uint64_t m = 99;
+    char err[256], buf[128];
+    TT_EQ(0, vsock_deviations_parse("none", &m, err, sizeof err), "none");
+    TT_EQ(0, m, "none is 0");
+    TT_EQ(0, vsock_deviations_parse("all", &m, err, sizeof err), "all");
+    TT_EQ(VSOCK_DEV_ALL, m, "all bits");
+    TT_EQ(0, vsock_deviations_parse("sndbuf-bound,bad-credit,bad-credit", &m, err, sizeof err),
+          "a list, a repeat");
+    TT_EQ(VSOCK_DEV_BIT(VSOCK_DEV_SNDBUF_BOUND) | VSOCK_DEV_BIT(VSOCK_DEV_BAD_CREDIT), m, "mask");
+    vsock_deviations_format(m, buf, sizeof buf);
+    TT_TRUE(strcmp(buf, "bad-credit,sndbuf-bound") == 0, "table order: %s", buf);
+    vsock_deviations_format(0, buf, sizeof buf);
+    TT_TRUE(strcmp(buf, "none") == 0, "none: %s", buf);
+    vsock_deviations_format(VSOCK_DEV_ALL, buf, sizeof buf);
+    uint64_t back = 0;
+    TT_EQ(0, vsock_deviations_parse(buf, &back, err, sizeof err), "all printed parses: %s", buf);
+    TT_EQ(VSOCK_DEV_ALL, back, "round trip");
+    vsock_deviations_format(UINT64_C(1) << 40, buf, sizeof buf);
+    TT_TRUE(strcmp(buf, "bit40") == 0, "unknown bit: %s", buf);
+    char tiny[4];
+    int n = vsock_deviations_format(VSOCK_DEV_ALL, tiny, sizeof tiny);
+    TT_TRUE(n > 4 && strlen(tiny) == 3, "truncated, full length returned: %d '%s'", n, tiny);
+    m = 7;
+    TT_EQ(-1, vsock_deviations_parse("bad-credit,nope", &m, err, sizeof err), "unknown");
+    TT_TRUE(strstr(err, "unknown deviation 'nope'") && strstr(err, "seqpacket-whole"),
+            "names it and the known ones: %s", err);
+    TT_EQ(7, m, "mask untouched on error");
+    TT_EQ(-1, vsock_deviations_parse("bad-credit,", &m, err, sizeof err), "trailing comma");
+    TT_TRUE(strstr(err, "empty name") != NULL, "%s", err);
+    TT_EQ(-1, vsock_deviations_parse("", &m, err, sizeof err), "empty");
+    TT_EQ(-1, vsock_deviations_parse(NULL, &m, err, sizeof err), "NULL");
+    TT_EQ(-1, vsock_deviations_parse("Bad-Credit", &m, err, sizeof err), "names are exact");
+}
+
 ATF_TP_ADD_TCS(tp)
 {
     ATF_TP_ADD_TC(tp, hdr_len_is_44);
@@ -302,5 +365,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, wire_constants);
     ATF_TP_ADD_TC(tp, drop_names);
     ATF_TP_ADD_TC(tp, linux_profile_names);
+    ATF_TP_ADD_TC(tp, deviation_table);
+    ATF_TP_ADD_TC(tp, deviation_parse_format);
     return atf_no_error();
 }

@@ -83,9 +83,9 @@ struct vu_cfg {
      * sockets are then only reachable through vu_sockets). */
     const char *uds_path;
     enum vsock_linux linux_ver; /* whose rules the device follows (0 = 6.1) */
+    uint64_t deviate;           /* named deviations from Linux (VSOCK_DEV_BIT); 0 = none */
     bool no_seqpacket;      /* do not offer VIRTIO_VSOCK_F_SEQPACKET */
     bool no_reply_ack;      /* do not offer VHOST_USER_PROTOCOL_F_REPLY_ACK */
-    bool return_bad_chains; /* our rule for malformed chains, not vhost's (vdev_cfg) */
     uint64_t max_region;    /* largest memory region accepted; 0 = 64 GiB */
     int msg_timeout_ms;     /* a started message must complete within; 0 = 2000 */
     uint32_t max_bridged;   /* Unix connections bridged at once; 0 = 256 */

@@ -69,11 +69,11 @@ static struct vdev *make_device(struct vu_backend *b, int *err)
         .mem = &b->gmem,
         .guest_cid = b->cfg.guest_cid,
         .event_queue = false, /* QEMU keeps the event queue */
-        .return_bad_chains = b->cfg.return_bad_chains,
     };
     if (b->cfg.no_seqpacket)
         dc.features = VDEV_DEFAULT_OFFER & ~(1ull << VIRTIO_VSOCK_F_SEQPACKET);
     dc.sockets.linux_ver = b->cfg.linux_ver;
+    dc.sockets.deviate = b->cfg.deviate;
     dc.sockets.observe_rx = observe_from_guest;
     dc.sockets.observe_ctx = b;
     struct vdev *dev = vdev_new(&dc, err);

@@ -437,6 +437,19 @@ static int64_t op_set_size(struct vu_backend *b, struct vu_ctl *c, const struct 
     return vep_set_rcvlowat(vu_sockets(b), fd, (uint32_t)rq->v[1]);
 }
 
+/* The buffer size's bounds are 64-bit, as Linux's. */
+static int64_t op_set_bound(struct vu_backend *b, struct vu_ctl *c, const struct vctl_msg *rq,
+                            struct vctl_msg *rp)
+{
+    (void)rp;
+    int fd = arg_fd(c, rq->v[0]);
+    if (fd < 0)
+        return fd;
+    if (rq->op == VCTL_SET_BUF_MAX)
+        return vep_set_buf_max_size(vu_sockets(b), fd, rq->v[1]);
+    return vep_set_buf_min_size(vu_sockets(b), fd, rq->v[1]);
+}
+
 static int64_t op_names(struct vu_backend *b, struct vu_ctl *c, const struct vctl_msg *rq,
                         struct vctl_msg *rp)
 {
@@ -588,6 +601,7 @@ static const ctl_op_fn ops[VCTL_OP_END_] = {
     [VCTL_PEER_NAME] = op_names,     [VCTL_DROPS] = op_drops,
     [VCTL_RAW_BEGIN] = op_raw_begin, [VCTL_RAW_SEND] = op_raw_send,
     [VCTL_RAW_RECV] = op_raw_recv,   [VCTL_PKTLOG] = op_pktlog,
+    [VCTL_SET_BUF_MAX] = op_set_bound, [VCTL_SET_BUF_MIN] = op_set_bound,
     [VCTL_DEVICE_STOP] = op_device_stop, [VCTL_DEVICE_START] = op_device_start,
     [VCTL_USED_LEN_EXTRA] = op_used_len_extra,
 };

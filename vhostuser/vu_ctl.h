@@ -74,6 +74,8 @@ enum vctl_op {
     VCTL_RAW_RECV,      /* cap -> 1 or 0 (none queued); out: payload len; data: header, payload */
     VCTL_PKTLOG,        /* first -> entries returned; out: entries kept, entries lost; data:
                            VCTL_PKTLOG_ENTRY bytes each from entry `first` on */
+    VCTL_SET_BUF_MAX,   /* fd, bytes: SO_VM_SOCKETS_BUFFER_MAX_SIZE */
+    VCTL_SET_BUF_MIN,   /* fd, bytes: SO_VM_SOCKETS_BUFFER_MIN_SIZE */
     VCTL_DEVICE_STOP,   /* the device stops as at a VM stop (GET_VRING_BASE) and stays
                            stopped; -EAGAIN when it is not running */
     VCTL_DEVICE_START,  /* ... and starts again where it stopped (a VM cont) */
