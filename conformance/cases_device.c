@@ -177,6 +177,7 @@ CONF_CASE(device_reset_host_half_open, "VS-S1 VS-S3 VS-I12", CONF_SIM | CONF_KER
     CONF_SEND_ALL(c, CONF_HOST, p.server, "hi", 2);
     uint8_t b[8];
     CONF_RECV_EXACT(c, CONF_GUEST, p.client, b, 2);
+    conf_sleep(c, CONF_MS(50)); /* the read's CREDIT_UPDATE goes out before the reset */
     CONF_REQUIRE_RET(c, conf_device_reset(c), 0);
     CONF_WAIT_POLL(c, CONF_GUEST, p.client, VEP_POLLERR);
     CONF_REQUIRE_RET(c, conf_sock_error(c, CONF_GUEST, p.client), -ECONNRESET);

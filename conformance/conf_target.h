@@ -100,6 +100,14 @@ bool conf_pktlog_init(struct conf_pktlog *log, uint32_t cap, const char *head);
 void conf_pktlog_add(struct conf_pktlog *log, bool to_host, const struct vsock_hdr *h);
 void conf_pktlog_print(const struct conf_pktlog *log);
 void conf_pktlog_free(struct conf_pktlog *log);
+/* Whether a hand-made chain enters a transcript, as the packet a vhost-style
+ * device read (*h): when the device took it (returned), or refused it with
+ * a queue error after reading a header whose len the chain cannot hold
+ * (vhost_vsock_alloc_skb, 6.1.192 and 6.12.118). A chain refused for its
+ * shape never had a header read; nor has one whose first 44 readable bytes
+ * the case gave no data for. */
+bool conf_chain_read_header(const struct conf_desc *d, unsigned n, bool returned, bool error,
+                            struct vsock_hdr *h);
 /* A transcript's entries from first on (the conf_transcript op over a
  * target's own log): how many there are from first, up to max copied. */
 int64_t conf_pktlog_copy(const struct conf_pktlog *log, uint32_t first,

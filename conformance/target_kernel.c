@@ -679,41 +679,6 @@ static int lay_descs(struct kt *t, const struct conf_desc *d, unsigned n, int de
     return 0;
 }
 
-/* The readable bytes of a hand-made chain, walked as a device walks it:
- * the first VSOCK_HDR_LEN into hdr (got of them), their total length. */
-struct chain_bytes {
-    uint8_t hdr[VSOCK_HDR_LEN];
-    uint32_t got;
-    uint64_t total;
-};
-
-/* False when the walk leaves the array, loops, nests tables, or meets a
- * header byte it does not know (a buffer the case gave no data for). */
-static bool walk_readable(const struct conf_desc *d, unsigned n, int depth, struct chain_bytes *b)
-{
-    unsigned i = 0;
-    for (unsigned steps = 0; steps < n; steps++) {
-        const struct conf_desc *x = &d[i];
-        if ((x->flags & VIRTQ_DESC_F_INDIRECT) && x->table != NULL) {
-            if (depth > 0 || !walk_readable(x->table, x->ntable, depth + 1, b))
-                return false;
-        } else if (!(x->flags & VIRTQ_DESC_F_WRITE)) {
-            uint32_t take = x->len < VSOCK_HDR_LEN - b->got ? x->len : VSOCK_HDR_LEN - b->got;
-            if (take > 0 && x->data == NULL)
-                return false;
-            if (take > 0)
-                memcpy(b->hdr + b->got, x->data, take);
-            b->got += take;
-            b->total += x->len;
-        }
-        if (!(x->flags & VIRTQ_DESC_F_NEXT))
-            return true;
-        if ((i = x->next) >= n)
-            return false;
-    }
-    return false;
-}
-
 /* A hand-made chain goes into the transcript as the packet vhost read, as
  * the sim target's transcript holds every header its device read: when
  * vhost took the chain, or refused it after reading a header whose len
@@ -722,13 +687,8 @@ static bool walk_readable(const struct conf_desc *d, unsigned n, int depth, stru
 static void log_raw_chain(struct kt *t, const struct conf_desc *d, unsigned n,
                           const struct khost_chain_result *r)
 {
-    struct chain_bytes b;
-    memset(&b, 0, sizeof(b));
-    if (!walk_readable(d, n, 0, &b) || b.got < VSOCK_HDR_LEN)
-        return;
     struct vsock_hdr h;
-    vsock_hdr_decode(b.hdr, &h);
-    if (r->returned || (r->error && h.len > b.total - VSOCK_HDR_LEN))
+    if (conf_chain_read_header(d, n, r->returned, r->error, &h))
         log_pkt(t, true, &h);
 }
 

@@ -225,6 +225,9 @@ int simt_raw_chain(void *tp, const struct conf_desc *d, unsigned n, struct conf_
     read_outcome(t, l, used_before, out);
     inspect(t, l, n, table, out);
     free(table);
+    struct vsock_hdr h;
+    if (conf_chain_read_header(d, n, out->returned, out->error, &h))
+        conf_pktlog_add(&t->log, true, &h);
     /* The driver takes the ring's indices as its own, as on the kernel
      * target; a chain the device kept or left at the head (vhost's rules)
      * is the case's, not the driver's. */

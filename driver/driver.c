@@ -260,6 +260,12 @@ struct vep *vdrv_sockets(struct vdrv *drv) { return drv->ep; }
 const struct vdrv_counters *vdrv_counters(const struct vdrv *drv) { return &drv->ctr; }
 bool vdrv_broken(const struct vdrv *drv) { return drv->broken; }
 
+void vdrv_set_tx_observer(struct vdrv *drv, vdrv_tx_observer fn, void *ctx)
+{
+    drv->tx_observer = fn;
+    drv->tx_observer_ctx = ctx;
+}
+
 unsigned vdrv_take_kicks(struct vdrv *drv)
 {
     unsigned k = drv->kicks;

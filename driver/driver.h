@@ -144,6 +144,12 @@ unsigned vdrv_take_kicks(struct vdrv *drv);
  * listeners stay, the rings are set up again and rx/event buffers reposted. */
 void vdrv_device_reset(struct vdrv *drv, uint64_t now);
 
+/* Called with the header of every packet (or part of one) the driver puts
+ * on the tx ring, as written there: what it sent, for transcripts. NULL for
+ * none. */
+typedef void (*vdrv_tx_observer)(void *ctx, const struct vsock_hdr *hdr);
+void vdrv_set_tx_observer(struct vdrv *drv, vdrv_tx_observer fn, void *ctx);
+
 /* Access for oracles and tests. */
 const struct vq_driver *vdrv_queue(const struct vdrv *drv, enum vsock_vq q);
 /* For conformance cases that wrote hand-made chains on queue q while it was

@@ -90,6 +90,9 @@ struct vdrv {
     uint32_t rx_pause_replies; /* resolved: never 0 */
     struct vdrv_counters ctr;
 
+    vdrv_tx_observer tx_observer;
+    void *tx_observer_ctx;
+
     unsigned kicks;
     bool broken;
     bool rx_paused;         /* too many replies waiting for tx (Linux's more_replies) */

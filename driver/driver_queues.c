@@ -211,7 +211,8 @@ static void tx_complete(struct vdrv *drv, const struct vq_used_entry *u, uint64_
     vdrv_buf_put(u->token);
 }
 
-static void tx_build(struct vdrv_buf *b, const struct vep_tx *t, uint32_t part)
+static void tx_build(struct vdrv_buf *b, const struct vep_tx *t, uint32_t part,
+                     struct vsock_hdr *out)
 {
     struct vsock_hdr h = t->hdr;
     h.len = part;
@@ -222,6 +223,7 @@ static void tx_build(struct vdrv_buf *b, const struct vep_tx *t, uint32_t part)
     vsock_hdr_encode(&h, b->hva);
     if (part > 0)
         memcpy(b->hva + VSOCK_HDR_LEN, t->payload, part);
+    *out = h;
 }
 
 static int tx_add(struct vdrv *drv, struct vdrv_buf *b, uint32_t part)
@@ -264,12 +266,15 @@ static int tx_send_one(struct vdrv *drv)
     struct vdrv_buf *b = take_tx_slot(drv, part);
     if (b == NULL)
         return RING_E_FULL;
-    tx_build(b, &t, part);
+    struct vsock_hdr h;
+    tx_build(b, &t, part, &h);
     int err = tx_add(drv, b, part);
     if (err != RING_OK) {
         vdrv_buf_put(b);
         return err;
     }
+    if (drv->tx_observer != NULL)
+        drv->tx_observer(drv->tx_observer_ctx, &h);
     vep_tx_advance(drv->ep, part);
     drv->ctr.tx_pkts++;
     return 1;
