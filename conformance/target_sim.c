@@ -54,20 +54,18 @@ static void world_settings(struct world_cfg *wc, const struct conf_opts *o)
     wc->host.buf_alloc = o->host_buf_alloc;
 }
 
-/* The transcript, as the kernel target keeps it: g>h what our driver put
- * on the tx ring (a packet the device then refuses is in it too; hand-made
- * chains are logged by target_sim_ring.c as the kernel target logs them),
- * h>g what the guest endpoint received from rx. */
+/* The transcript: g>h what our driver put on the tx ring, as the kernel
+ * target logs it (a packet the device then refuses is in it too; hand-made
+ * chains are logged by target_sim_ring.c as the kernel target logs them);
+ * h>g what our device placed on rx, as the guest target logs it (a packet
+ * the driver then drops, for a used len it does not take, is in it too). */
 static void observe_g2h(void *ctx, const struct vsock_hdr *h)
 {
     conf_pktlog_add(&((struct simt *)ctx)->log, true, h);
 }
 
-static void observe_h2g(void *ctx, const struct vsock_hdr *h, const uint8_t *payload,
-                        uint32_t len)
+static void observe_h2g(void *ctx, const struct vsock_hdr *h)
 {
-    (void)payload;
-    (void)len;
     conf_pktlog_add(&((struct simt *)ctx)->log, false, h);
 }
 
@@ -99,8 +97,6 @@ static void *simt_open(const struct conf_opts *o, char *why, size_t len)
         return NULL;
     }
     world_settings(&t->wc, o);
-    t->wc.guest.observe_rx = observe_h2g;
-    t->wc.guest.observe_ctx = t;
     struct sim_cfg cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.seed = o->seed;
@@ -121,6 +117,7 @@ static void *simt_open(const struct conf_opts *o, char *why, size_t len)
     t->w = sim_world(t->s);
     world_set_exempt(t->w, raw_exempt, t);
     vdrv_set_tx_observer(world_driver(t->w), observe_g2h, t);
+    vdev_set_rx_observer(world_device(t->w), observe_h2g, t);
     if (t->wc.tiny_rx_ok) /* the case posts buffers the device must refuse */
         world_accept_kept_chains(t->w, VSOCK_VQ_RX);
     return t;
