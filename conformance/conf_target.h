@@ -98,6 +98,10 @@ struct conf_pktlog {
  * is then marked unavailable and can still be printed and freed. */
 bool conf_pktlog_init(struct conf_pktlog *log, uint32_t cap, const char *head);
 void conf_pktlog_add(struct conf_pktlog *log, bool to_host, const struct vsock_hdr *h);
+/* The same, as entry `at` (0..n): a packet that crossed before what was
+ * logged since (the entries from at on move up by one). */
+void conf_pktlog_insert(struct conf_pktlog *log, uint32_t at, bool to_host,
+                        const struct vsock_hdr *h);
 void conf_pktlog_print(const struct conf_pktlog *log);
 void conf_pktlog_free(struct conf_pktlog *log);
 /* Whether a hand-made chain enters a transcript, as the packet a vhost-style

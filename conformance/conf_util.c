@@ -106,6 +106,18 @@ void conf_pktlog_add(struct conf_pktlog *log, bool to_host, const struct vsock_h
     log->e[log->n++] = (struct conf_pktlog_entry){to_host, *h};
 }
 
+void conf_pktlog_insert(struct conf_pktlog *log, uint32_t at, bool to_host,
+                        const struct vsock_hdr *h)
+{
+    if (log->n == log->cap || at > log->n) {
+        log->dropped++;
+        return;
+    }
+    memmove(&log->e[at + 1], &log->e[at], (size_t)(log->n - at) * sizeof(log->e[0]));
+    log->e[at] = (struct conf_pktlog_entry){to_host, *h};
+    log->n++;
+}
+
 void conf_pktlog_print(const struct conf_pktlog *log)
 {
     char line[256];

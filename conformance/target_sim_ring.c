@@ -220,6 +220,7 @@ int simt_raw_chain(void *tp, const struct conf_desc *d, unsigned n, struct conf_
     struct vdev *dev = world_device(t->w);
     (void)vdev_take_errors(dev); /* only this chain's errors count */
     uint16_t used_before = read16(t, l->used + 2);
+    uint32_t logged = t->log.n; /* the chain crossed before what the device answered */
     expose_head(t, l);
     vdev_handle_tx_kick(dev, sim_now(t->s));
     read_outcome(t, l, used_before, out);
@@ -227,7 +228,7 @@ int simt_raw_chain(void *tp, const struct conf_desc *d, unsigned n, struct conf_
     free(table);
     struct vsock_hdr h;
     if (conf_chain_read_header(d, n, out->returned, out->error, &h))
-        conf_pktlog_add(&t->log, true, &h);
+        conf_pktlog_insert(&t->log, logged, true, &h);
     /* The driver takes the ring's indices as its own, as on the kernel
      * target; a chain the device kept or left at the head (vhost's rules)
      * is the case's, not the driver's. */

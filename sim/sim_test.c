@@ -912,6 +912,40 @@ TC(determinism_seeds_differ, "different seeds give different traces and digests"
     }
 }
 
+TC(device_pause_disrupts_nothing, "VM stops and conts (device-pause) end no flow early: every "
+                                  "byte arrives, as vhost keeps host sockets through SET_RUNNING 0")
+{
+    uint64_t pauses = 0;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        struct sim_cfg cfg;
+        cfg_init(&cfg, "mixed", "device-pause=0.02,kick-delay=0.05", seed);
+        struct sim_result res;
+        sim_run(&cfg, &res);
+        ATF_CHECK_MSG(res.status == SIM_OK, "seed %" PRIu64 ": %s", seed, res.message);
+        ATF_CHECK_EQ_MSG(0, res.stats.flows_disrupted, "seed %" PRIu64 ": flows ended early", seed);
+        ATF_CHECK_EQ(res.stats.flows, res.stats.flows_completed);
+        pauses += res.stats.faults[FAULT_DEVICE_PAUSE];
+    }
+    ATF_CHECK_MSG(pauses > 40, "only %" PRIu64 " pauses in 40 runs", pauses);
+}
+
+TC(device_restart_half_open_ends, "guest device resets leave host ends half-open (vhost keeps "
+                                  "them); the flows they hit still end, by the fault")
+{
+    uint64_t restarts = 0, disrupted = 0;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        struct sim_cfg cfg;
+        cfg_init(&cfg, "echo", "device-restart=0.005", seed);
+        struct sim_result res;
+        sim_run(&cfg, &res);
+        ATF_CHECK_MSG(res.status == SIM_OK, "seed %" PRIu64 ": %s", seed, res.message);
+        restarts += res.stats.faults[FAULT_DEVICE_RESTART];
+        disrupted += res.stats.flows_disrupted;
+    }
+    ATF_CHECK_MSG(restarts > 0 && disrupted > 0, "%" PRIu64 " restarts, %" PRIu64 " flows hit",
+                  restarts, disrupted);
+}
+
 TC(determinism_digest_stable, "known seeds give known digests, with or without trace and oracle")
 {
     /* Golden values, the same on every compiler and optimisation level (ci/
@@ -1263,6 +1297,8 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, sweep_reset_storm);
     ATF_TP_ADD_TC(tp, determinism_same_seed_same_trace);
     ATF_TP_ADD_TC(tp, determinism_seeds_differ);
+    ATF_TP_ADD_TC(tp, device_pause_disrupts_nothing);
+    ATF_TP_ADD_TC(tp, device_restart_half_open_ends);
     ATF_TP_ADD_TC(tp, determinism_digest_stable);
     ATF_TP_ADD_TC(tp, replay_reproduces);
     ATF_TP_ADD_TC(tp, replay_changed_decision);
