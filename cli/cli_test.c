@@ -730,7 +730,7 @@ TC(deviate_option, "--deviate switches named deviations on: the summary and the 
     struct proc p;
     RUN(&p, "run", "--deviate", "bad-credit,nope");
     EXPECT_USAGE_ERROR(&p, "vsocksim run: --deviate: unknown deviation 'nope' (known: bad-credit, "
-                           "seqpacket-whole, sndbuf-bound)");
+                           "seqpacket-whole, sndbuf-bound, return-bad-chains)");
     proc_free(&p);
     RUN(&p, "sweep", "--seeds", "1-2", "--deviate");
     EXPECT_USAGE_ERROR(&p, "vsocksim sweep: --deviate needs a value");
@@ -751,7 +751,7 @@ TC(deviate_option, "--deviate switches named deviations on: the summary and the 
     proc_free(&p);
     RUN(&p, "run", "--scenario", "echo", "--faults", "none", "--steps", "10", "--deviate", "all");
     EXPECT_EXIT(&p, 1);
-    EXPECT_ERR(&p, "--steps 10 --deviate bad-credit,seqpacket-whole,sndbuf-bound\n");
+    EXPECT_ERR(&p, "--steps 10 --deviate bad-credit,seqpacket-whole,sndbuf-bound,return-bad-chains\n");
     proc_free(&p);
     /* A header naming a deviation this build does not know is refused. */
     t = read_file("d.trace");
@@ -778,6 +778,7 @@ TC(deviations_list, "deviations lists every named deviation with its module and 
     EXPECT_OUT(&p, "\n  bad-credit       transport  ");
     EXPECT_OUT(&p, "\n  seqpacket-whole  transport  ");
     EXPECT_OUT(&p, "\n  sndbuf-bound     transport  ");
+    EXPECT_OUT(&p, "\n  return-bad-chains device  ");
     ATF_CHECK_EQ_MSG(2u + VSOCK_DEV_COUNT, count_lines(p.out), "stdout: %s", p.out);
     proc_free(&p);
     RUN(&p, "deviations", "extra");
@@ -789,12 +790,12 @@ TC(deviations_list, "deviations lists every named deviation with its module and 
     proc_free(&p);
 }
 
-TC(faults_list, "faults lists all twelve faults, exit 0")
+TC(faults_list, "faults lists all thirteen faults, exit 0")
 {
     static const char *const names[] = {
         "kick-delay", "irq-delay", "spurious-kick", "spurious-irq", "rx-starve", "tiny-rings",
         "host-stall", "guest-stall", "peer-reset", "transport-reset", "device-restart",
-        "connect-timeout",
+        "connect-timeout", "device-pause",
     };
     struct proc p;
     RUN(&p, "faults");
@@ -804,7 +805,7 @@ TC(faults_list, "faults lists all twelve faults, exit 0")
         snprintf(line, sizeof(line), "\n  %-16s ", names[i]);
         EXPECT_OUT(&p, line);
     }
-    ATF_CHECK_EQ_MSG(13u, count_lines(p.out), "stdout: %s", p.out);
+    ATF_CHECK_EQ_MSG(14u, count_lines(p.out), "stdout: %s", p.out);
     proc_free(&p);
 }
 

@@ -375,6 +375,33 @@ uint64_t conf_drops(struct conf *c, enum conf_side s, enum vep_drop why)
     return c->ops->drops != NULL ? c->ops->drops(c->t, s, why) : 0;
 }
 
+#define CALL0(op) (c->ops->op != NULL ? c->ops->op(c->t) : -EOPNOTSUPP)
+
+int conf_device_stop(struct conf *c) { return CALL0(device_stop); }
+int conf_device_start(struct conf *c) { return CALL0(device_start); }
+int conf_device_reset(struct conf *c) { return CALL0(device_reset); }
+
+int conf_rx_used_len_extra(struct conf *c, int32_t extra)
+{
+    return CALL(rx_used_len_extra, extra);
+}
+
+int conf_device_features(struct conf *c, uint64_t *out)
+{
+    return CALL(device_features, out);
+}
+
+int64_t conf_queue_errors(struct conf *c, unsigned q)
+{
+    return CALL(queue_errors, q);
+}
+
+int64_t conf_transcript(struct conf *c, uint32_t first, struct conf_pktlog_entry *out,
+                        uint32_t max)
+{
+    return CALL(transcript, first, out, max);
+}
+
 /* ---- names for messages ---- */
 
 static void append_names(unsigned mask, const char *const *names, unsigned n, char *buf,
@@ -397,7 +424,8 @@ void conf_mask_names(unsigned targets, char *buf, size_t len)
 
 void conf_cap_names(unsigned caps, char *buf, size_t len)
 {
-    static const char *const names[] = {"RAW",    "RAW_RING", "RESET",       "COUNTERS",
-                                        "CONFIG", "RAW_HOST", "RING_INSPECT"};
-    append_names(caps, names, 7, buf, len);
+    static const char *const names[] = {"RAW",    "RAW_RING", "RESET",        "COUNTERS",
+                                        "CONFIG", "RAW_HOST", "RING_INSPECT", "DEVICE_STOP",
+                                        "USED_LEN", "DEVICE_RESET"};
+    append_names(caps, names, 10, buf, len);
 }

@@ -47,6 +47,9 @@ enum conf_side { CONF_GUEST, CONF_HOST };
 #define CONF_CAP_CONFIG 16u    /* choose queue sizes, buffer sizes, features */
 #define CONF_CAP_RAW_HOST 32u  /* the case speaks for the host: raw packets to the guest */
 #define CONF_CAP_RING_INSPECT 64u /* read ring layout and indices; check memory after a chain */
+#define CONF_CAP_DEVICE_STOP 128u /* stop the device and start it again (VM stop and cont) */
+#define CONF_CAP_USED_LEN 256u    /* our device reports rx used lens off by a chosen amount */
+#define CONF_CAP_DEVICE_RESET 512u /* the guest resets the device */
 
 struct conf;
 
@@ -60,6 +63,9 @@ struct conf_opts {
     uint32_t rx_buf_size;    /* guest rx buffer incl. header; CONF_CAP_CONFIG */
     uint64_t features;       /* device offer; 0 = all */
     uint32_t host_buf_alloc; /* host sockets' buf_alloc; 0 = 256 KiB */
+    /* Our driver's largest tx packet payload (sim, kernel): a raw send of
+     * up to this much goes on the ring as one packet; 0 = 64 KiB, Linux's. */
+    uint32_t tx_max_payload;
 };
 
 /* ---- opening and closing a target ---- */
@@ -204,9 +210,46 @@ struct conf_ring_info {
 };
 int conf_ring_info(struct conf *c, unsigned q, struct conf_ring_info *out);
 
+/* One packet of a transcript (conf_transcript). */
+struct conf_pktlog_entry {
+    bool to_host;
+    struct vsock_hdr h;
+};
+
 /* ---- other (capability-gated) ---- */
 
 int conf_transport_reset(struct conf *c); /* CONF_CAP_RESET */
+
+/* The device stopped and started again (CONF_CAP_DEVICE_STOP), as QEMU stops
+ * vhost at a VM stop (VHOST_VSOCK_SET_RUNNING 0, GET_VRING_BASE) and starts
+ * it at cont (the rings handed over again where they stopped, RUNNING 1):
+ * the guest notices nothing, its kicks meanwhile are lost, and between the
+ * two the case may act (a host send waits for the device). */
+int conf_device_stop(struct conf *c);
+int conf_device_start(struct conf *c);
+/* The guest resets the device (CONF_CAP_DEVICE_RESET): its driver resets its
+ * connections and sets up fresh rings (Linux: virtio_vsock_vqs_del, then the
+ * queues again), the device is stopped and started on them. What the host
+ * side sees is the device's business: vhost keeps its sockets. */
+int conf_device_reset(struct conf *c);
+/* Our device reports every rx used len `extra` bytes off the bytes it wrote
+ * (CONF_CAP_USED_LEN), to see what the guest driver accepts; 0 restores. */
+int conf_rx_used_len_extra(struct conf *c, int32_t extra);
+
+/* What the device offers (VHOST_GET_FEATURES on the kernel target): 0 and
+ * *out, or -EOPNOTSUPP where the target cannot tell. */
+int conf_device_features(struct conf *c, uint64_t *out);
+/* How often the device signalled a queue error (vhost's err eventfd) on
+ * queue q since the target opened: vhost may signal twice for one chain, so
+ * compare against an earlier value rather than a count. -EOPNOTSUPP where
+ * the target cannot tell. */
+int64_t conf_queue_errors(struct conf *c, unsigned q);
+/* The packets that crossed the rings since the target opened, from entry
+ * `first` on: up to max into out, and how many there are in all from first
+ * (which may exceed max), or -EOPNOTSUPP. Each header is what crossed: a
+ * packet split over rx buffers shows as its parts. */
+int64_t conf_transcript(struct conf *c, uint32_t first, struct conf_pktlog_entry *out,
+                        uint32_t max);
 /* A counter of the target's own code: the endpoint drop reasons of either
  * side (CONF_CAP_COUNTERS). */
 uint64_t conf_drops(struct conf *c, enum conf_side s, enum vep_drop why);

@@ -67,6 +67,13 @@ struct conf_target_ops {
     int (*ring_info)(void *t, unsigned q, struct conf_ring_info *out);
     int (*transport_reset)(void *t);
     uint64_t (*drops)(void *t, enum conf_side s, enum vep_drop why);
+    int (*device_stop)(void *t);
+    int (*device_start)(void *t);
+    int (*device_reset)(void *t);
+    int (*rx_used_len_extra)(void *t, int32_t extra);
+    int (*device_features)(void *t, uint64_t *out);
+    int64_t (*queue_errors)(void *t, unsigned q);
+    int64_t (*transcript)(void *t, uint32_t first, struct conf_pktlog_entry *out, uint32_t max);
 };
 
 /* The packets that crossed the rings during a case, printed when the
@@ -78,10 +85,7 @@ struct conf_target_ops {
  * One begin/end block per run: on sim a case runs once per seed, so its
  * output holds one block per seed. Bounded: packets beyond the capacity are
  * counted as dropped (the referee then cannot compare that run). */
-struct conf_pktlog_entry {
-    bool to_host;
-    struct vsock_hdr h;
-};
+/* (struct conf_pktlog_entry is in conf.h: conf_transcript hands them out.) */
 struct conf_pktlog {
     struct conf_pktlog_entry *e;
     uint32_t n, cap;
@@ -94,8 +98,24 @@ struct conf_pktlog {
  * is then marked unavailable and can still be printed and freed. */
 bool conf_pktlog_init(struct conf_pktlog *log, uint32_t cap, const char *head);
 void conf_pktlog_add(struct conf_pktlog *log, bool to_host, const struct vsock_hdr *h);
+/* The same, as entry `at` (0..n): a packet that crossed before what was
+ * logged since (the entries from at on move up by one). */
+void conf_pktlog_insert(struct conf_pktlog *log, uint32_t at, bool to_host,
+                        const struct vsock_hdr *h);
 void conf_pktlog_print(const struct conf_pktlog *log);
 void conf_pktlog_free(struct conf_pktlog *log);
+/* Whether a hand-made chain enters a transcript, as the packet a vhost-style
+ * device read (*h): when the device took it (returned), or refused it with
+ * a queue error after reading a header whose len the chain cannot hold
+ * (vhost_vsock_alloc_skb, 6.1.192 and 6.12.118). A chain refused for its
+ * shape never had a header read; nor has one whose first 44 readable bytes
+ * the case gave no data for. */
+bool conf_chain_read_header(const struct conf_desc *d, unsigned n, bool returned, bool error,
+                            struct vsock_hdr *h);
+/* A transcript's entries from first on (the conf_transcript op over a
+ * target's own log): how many there are from first, up to max copied. */
+int64_t conf_pktlog_copy(const struct conf_pktlog *log, uint32_t first,
+                         struct conf_pktlog_entry *out, uint32_t max);
 
 /* Packets held for a case that speaks for one side (raw mode): a bounded
  * ring of copies; packets beyond it, or whose copy cannot be made, are

@@ -4,6 +4,8 @@
 #include "conformance/conf_case.h"
 #include "conformance/conf_target.h"
 
+#include "ring/ring.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -104,6 +106,18 @@ void conf_pktlog_add(struct conf_pktlog *log, bool to_host, const struct vsock_h
     log->e[log->n++] = (struct conf_pktlog_entry){to_host, *h};
 }
 
+void conf_pktlog_insert(struct conf_pktlog *log, uint32_t at, bool to_host,
+                        const struct vsock_hdr *h)
+{
+    if (log->n == log->cap || at > log->n) {
+        log->dropped++;
+        return;
+    }
+    memmove(&log->e[at + 1], &log->e[at], (size_t)(log->n - at) * sizeof(log->e[0]));
+    log->e[at] = (struct conf_pktlog_entry){to_host, *h};
+    log->n++;
+}
+
 void conf_pktlog_print(const struct conf_pktlog *log)
 {
     char line[256];
@@ -116,6 +130,63 @@ void conf_pktlog_print(const struct conf_pktlog *log)
         printf("vsocksim-pkt unavailable: %s\n", log->unavailable);
     printf("vsocksim-pkt end packets=%" PRIu32 " dropped=%" PRIu64 "\n", log->n, log->dropped);
     fflush(stdout);
+}
+
+/* The readable bytes of a hand-made chain, walked as a device walks it:
+ * the first VSOCK_HDR_LEN into hdr (got of them), their total length. */
+struct chain_bytes {
+    uint8_t hdr[VSOCK_HDR_LEN];
+    uint32_t got;
+    uint64_t total;
+};
+
+/* False when the walk leaves the array, loops, nests tables, or meets a
+ * header byte it does not know (a buffer the case gave no data for). */
+static bool walk_readable(const struct conf_desc *d, unsigned n, int depth, struct chain_bytes *b)
+{
+    unsigned i = 0;
+    for (unsigned steps = 0; steps < n; steps++) {
+        const struct conf_desc *x = &d[i];
+        if ((x->flags & VIRTQ_DESC_F_INDIRECT) && x->table != NULL) {
+            if (depth > 0 || !walk_readable(x->table, x->ntable, depth + 1, b))
+                return false;
+        } else if (!(x->flags & VIRTQ_DESC_F_WRITE)) {
+            uint32_t take = x->len < VSOCK_HDR_LEN - b->got ? x->len : VSOCK_HDR_LEN - b->got;
+            if (take > 0 && x->data == NULL)
+                return false;
+            if (take > 0)
+                memcpy(b->hdr + b->got, x->data, take);
+            b->got += take;
+            b->total += x->len;
+        }
+        if (!(x->flags & VIRTQ_DESC_F_NEXT))
+            return true;
+        if ((i = x->next) >= n)
+            return false;
+    }
+    return false;
+}
+
+bool conf_chain_read_header(const struct conf_desc *d, unsigned n, bool returned, bool error,
+                            struct vsock_hdr *h)
+{
+    struct chain_bytes b;
+    memset(&b, 0, sizeof(b));
+    if (!walk_readable(d, n, 0, &b) || b.got < VSOCK_HDR_LEN)
+        return false;
+    vsock_hdr_decode(b.hdr, h);
+    return returned || (error && h->len > b.total - VSOCK_HDR_LEN);
+}
+
+int64_t conf_pktlog_copy(const struct conf_pktlog *log, uint32_t first,
+                         struct conf_pktlog_entry *out, uint32_t max)
+{
+    if (first > log->n)
+        return -EINVAL;
+    uint32_t n = log->n - first;
+    for (uint32_t i = 0; i < n && i < max; i++)
+        out[i] = log->e[first + i];
+    return n;
 }
 
 void conf_pktlog_free(struct conf_pktlog *log)

@@ -488,6 +488,9 @@ static bool parse_packet(struct pctx *p, const struct toks *t, struct scmd *c, b
     if (expect)
         return true;
     uint32_t plen = c->pkt.payload.set ? c->pkt.payload.len : 0;
+    if ((!seen_len || (c->pkt.len.kind == SV_NUM && c->pkt.len.num == plen)) &&
+        plen > p->sc->max_send)
+        p->sc->max_send = plen;
     if (!seen_len)
         c->pkt.len = (struct sval){SV_NUM, plen, 0};
     else if (c->pkt.len.kind == SV_NUM && c->pkt.len.num != plen)
@@ -830,7 +833,17 @@ static bool parse_line(struct pctx *p, const char *s, size_t n, struct toks *t)
         p->sc->caps |= CONF_CAP_RESET;
         return new_cmd(p, CMD_RESET, ts, tn) != NULL;
     }
-    return perr(p, "unknown command '%.*s' (>, <, host, wait, reset)", (int)w->n, w->s);
+    if (tok_is(w, "queue-error")) {
+        if (t->n != 2 || !(tok_is(&t->t[1], "rx") || tok_is(&t->t[1], "tx")))
+            return perr(p, "expected 'queue-error rx' or 'queue-error tx'");
+        struct scmd *c = new_cmd(p, CMD_QERR, ts, tn);
+        if (c == NULL)
+            return false;
+        c->queue = tok_is(&t->t[1], "tx") ? 1u : 0u;
+        return true;
+    }
+    return perr(p, "unknown command '%.*s' (>, <, host, wait, reset, queue-error)", (int)w->n,
+                w->s);
 }
 
 struct script *script_parse(const char *text, size_t len, const char *name, char *err,
@@ -907,5 +920,15 @@ const char *script_name(const struct script *s) { return s->name; }
 const char *script_descr(const struct script *s) { return s->descr; }
 const char *script_covers(const struct script *s) { return s->covers; }
 unsigned script_targets(const struct script *s) { return s->targets; }
-unsigned script_caps(const struct script *s) { return s->caps; }
+unsigned script_caps(const struct script *s)
+{
+    return s->caps | (s->max_send > SCRIPT_DEFAULT_TX_MAX ? CONF_CAP_CONFIG : 0u);
+}
 unsigned script_lines(const struct script *s) { return s->ncmds; }
+
+void script_opts(const struct script *s, struct conf_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    if (s->max_send > SCRIPT_DEFAULT_TX_MAX)
+        o->tx_max_payload = s->max_send;
+}

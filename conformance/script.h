@@ -52,6 +52,12 @@
  *   host bufmin PORT N                               SO_VM_SOCKETS_BUFFER_MIN_SIZE
  *   wait DURATION
  *   reset                                            TRANSPORT_RESET (CONF_CAP_RESET)
+ *   queue-error rx|tx                                the device signalled a queue error
+ *                                                    on that queue since the script began
+ *                                                    or the last queue-error line
+ * A > line may carry any payload size: a script whose largest is beyond our
+ * driver's 64 KiB packets runs with tx_max_payload that large, so the
+ * packet goes on the ring whole (script_opts).
  *
  * Where Linux 6.1 and 6.12 differ, a line may start with a profile
  * condition: [6.1], [6.12] or [6.1,6.12]. It runs only when the run's
@@ -95,6 +101,10 @@ const char *script_covers(const struct script *s);  /* "VS-S1 VS-11", "" when no
 unsigned script_targets(const struct script *s);    /* CONF_* mask */
 unsigned script_caps(const struct script *s);       /* CONF_CAP_* it needs */
 unsigned script_lines(const struct script *s);      /* commands */
+/* The options the script needs: a > line sending more than our driver's
+ * 64 KiB packets asks for tx_max_payload that large (CONF_CAP_CONFIG), so
+ * the packet goes on the ring whole. */
+void script_opts(const struct script *s, struct conf_opts *o);
 
 /* Runs the script against c; a mismatch fails the case (conf_fail) with
  * file:line, the expected and the received packet. */

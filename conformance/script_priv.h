@@ -9,6 +9,7 @@
 #define SCRIPT_VAR_LEN 24u
 #define SCRIPT_MAX_CONNS 16u
 #define SCRIPT_DEFAULT_BUF_ALLOC 262144u
+#define SCRIPT_DEFAULT_TX_MAX (64u * 1024u) /* our driver's largest packet by default */
 #define SCRIPT_EXPECT_TIMEOUT_NS 1000000000ull
 #define SCRIPT_HOST_TIMEOUT_NS 3000000000ull /* > the 2 s connect timeout */
 
@@ -32,7 +33,7 @@ struct spkt {
     struct sbytes payload;
 };
 
-enum cmd_kind { CMD_SEND, CMD_EXPECT, CMD_NONE, CMD_WAIT, CMD_RESET, CMD_HOST };
+enum cmd_kind { CMD_SEND, CMD_EXPECT, CMD_NONE, CMD_WAIT, CMD_RESET, CMD_HOST, CMD_QERR };
 
 /* Every profile: a line without a condition. */
 #define SCRIPT_ALL_LINUX ((1u << VSOCK_LINUX_COUNT) - 1u)
@@ -73,6 +74,7 @@ struct scmd {
     int64_t ret;
     int how;               /* shutdown: VEP_SHUT_* */
     int err;               /* error: expected errno (positive), 0 for none */
+    unsigned queue;        /* CMD_QERR: 0 rx, 1 tx */
     struct sbytes payload; /* send, recv */
 };
 
@@ -82,6 +84,7 @@ struct script {
     char covers[256];
     unsigned targets;
     unsigned caps;
+    uint32_t max_send;     /* the largest payload a > line sends as a packet */
     struct scmd *cmds;
     unsigned ncmds, capcmds;
     uint8_t *pool;

@@ -27,6 +27,7 @@ struct run {
     struct hconn h[SCRIPT_MAX_CONNS];
     unsigned nh;
     uint8_t *rx;  /* RX_CAP bytes of scratch */
+    int64_t qerr_seen[2]; /* queue errors (rx, tx) the script has accounted for */
 };
 
 #define FAIL(r, ...) conf_fail((r)->c, (r)->s->name, (int)(r)->cmd->line, __VA_ARGS__)
@@ -484,12 +485,40 @@ static void do_host(struct run *r)
     }
 }
 
+struct qerr_wait {
+    unsigned q;
+    int64_t seen, now;
+};
+
+static bool qerr_came(struct conf *c, void *arg)
+{
+    struct qerr_wait *w = arg;
+    w->now = conf_queue_errors(c, w->q);
+    return w->now < 0 || w->now > w->seen;
+}
+
+/* queue-error rx|tx: the device signalled one since the last look. */
+static void do_queue_error(struct run *r)
+{
+    struct qerr_wait w = {r->cmd->queue, r->qerr_seen[r->cmd->queue], 0};
+    bool came = conf_wait(r->c, qerr_came, &w, SCRIPT_EXPECT_TIMEOUT_NS);
+    char e[32];
+    if (w.now < 0)
+        FAIL(r, "the target cannot tell queue errors: %s", conf_errname((int)w.now, e, sizeof(e)));
+    if (!came)
+        FAIL(r, "expected a queue error on %s, none came within %llu ms",
+             r->cmd->queue ? "tx" : "rx", SCRIPT_EXPECT_TIMEOUT_NS / 1000000);
+    r->qerr_seen[r->cmd->queue] = w.now;
+}
+
 void script_run(const struct script *s, struct conf *c)
 {
     struct run *r = conf_scratch(c, sizeof(*r));
     r->s = s;
     r->c = c;
     r->rx = conf_scratch(c, RX_CAP);
+    for (unsigned q = 0; q < 2; q++)
+        r->qerr_seen[q] = conf_queue_errors(c, q);
     if (s->caps & (CONF_CAP_RAW | CONF_CAP_RAW_RING)) {
         int err = conf_raw_begin(c);
         if (err < 0)
@@ -507,6 +536,7 @@ void script_run(const struct script *s, struct conf *c)
         case CMD_WAIT: conf_sleep(c, r->cmd->ns); break;
         case CMD_RESET: check(r, "transport reset", conf_transport_reset(c)); break;
         case CMD_HOST: do_host(r); break;
+        case CMD_QERR: do_queue_error(r); break;
         }
     }
 }

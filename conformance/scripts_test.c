@@ -63,7 +63,9 @@ static void script_body(const atf_tc_t *tc)
     struct script *s = script_load(path, err, sizeof(err));
     if (s == NULL)
         atf_tc_fail("%s", err);
-    struct conf_runnable r = {atf_tc_get_ident(tc), script_targets(s), script_caps(s), NULL,
+    struct conf_opts o;
+    script_opts(s, &o);
+    struct conf_runnable r = {atf_tc_get_ident(tc), script_targets(s), script_caps(s), &o,
                               run_script, s};
     conf_atf_run(tc, &r);
     script_free(s);

@@ -43,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GT_CAPS CONF_CAP_RAW_HOST
+#define GT_CAPS (CONF_CAP_RAW_HOST | CONF_CAP_DEVICE_STOP | CONF_CAP_USED_LEN)
 #define GT_RPC_TIMEOUT_MS 5000
 #define GT_SLICE_NS 1000000u
 #define GT_QUIET_NS 30000000ull   /* the transcript has not grown for this long: settled */
@@ -172,7 +172,8 @@ static void *gt_open(const struct conf_opts *o, char *why, size_t len)
     }
     t->host_buf_alloc = o->host_buf_alloc;
     t->linux_ver = o->linux_ver;
-    t->config_ok = o->queue_size == 0 && o->rx_buf_size == 0 && o->features == 0;
+    t->config_ok = o->queue_size == 0 && o->rx_buf_size == 0 && o->features == 0 &&
+                   o->tx_max_payload == 0;
     t->ctl = open(VCTL_GUEST_PORT, O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (t->ctl < 0) {
         snprintf(why, len, "%s: %s", VCTL_GUEST_PORT, strerror(errno));
@@ -594,6 +595,52 @@ static uint64_t gt_drops(void *tp, enum conf_side s, enum vep_drop why)
     return r < 0 ? 0 : (uint64_t)r;
 }
 
+static int gt_device_stop(void *tp)
+{
+    struct vctl_msg rp;
+    return (int)call3(tp, VCTL_DEVICE_STOP, 0, 0, 0, &rp);
+}
+
+static int gt_device_start(void *tp)
+{
+    struct vctl_msg rp;
+    return (int)call3(tp, VCTL_DEVICE_START, 0, 0, 0, &rp);
+}
+
+static int gt_rx_used_len_extra(void *tp, int32_t extra)
+{
+    struct vctl_msg rp;
+    return (int)call3(tp, VCTL_USED_LEN_EXTRA, (uint64_t)(int64_t)extra, 0, 0, &rp);
+}
+
+/* conf_transcript: the backend's transcript of this session (VCTL_PKTLOG)
+ * from entry first on. */
+static int64_t gt_transcript(void *tp, uint32_t first, struct conf_pktlog_entry *out,
+                             uint32_t max)
+{
+    struct gt *t = tp;
+    uint64_t at = first, total = first;
+    uint32_t got = 0;
+    do {
+        struct vctl_msg rq = {.op = VCTL_PKTLOG, .v = {at}}, rp = {0};
+        int64_t n = rpc(t, &rq, &rp);
+        if (n < 0)
+            return n;
+        if (rp.dlen != (uint64_t)n * VCTL_PKTLOG_ENTRY || (n > 0 && rp.data == NULL))
+            return -EPROTO;
+        total = rp.v[1];
+        for (int64_t i = 0; i < n && got < max; i++, got++) {
+            const uint8_t *e = rp.data + i * VCTL_PKTLOG_ENTRY;
+            out[got].to_host = e[0] == 1;
+            vsock_hdr_decode(e + 1, &out[got].h);
+        }
+        at += (uint64_t)n;
+        if (n == 0)
+            break;
+    } while (got < max && at < total);
+    return total >= first ? (int64_t)(total - first) : -EINVAL;
+}
+
 const struct conf_target_ops conf_target_guest = {
     .name = "guest",
     .mask = CONF_GUEST_TARGET,
@@ -624,4 +671,8 @@ const struct conf_target_ops conf_target_guest = {
     .raw_host_send = gt_raw_host_send,
     .raw_host_recv = gt_raw_host_recv,
     .drops = gt_drops,
+    .device_stop = gt_device_stop,
+    .device_start = gt_device_start,
+    .rx_used_len_extra = gt_rx_used_len_extra,
+    .transcript = gt_transcript,
 };

@@ -33,8 +33,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define KT_CAPS \
-    (CONF_CAP_RAW | CONF_CAP_RAW_RING | CONF_CAP_RESET | CONF_CAP_CONFIG | CONF_CAP_RING_INSPECT)
+#define KT_CAPS                                                                              \
+    (CONF_CAP_RAW | CONF_CAP_RAW_RING | CONF_CAP_RESET | CONF_CAP_CONFIG | CONF_CAP_RING_INSPECT | \
+     CONF_CAP_DEVICE_STOP | CONF_CAP_DEVICE_RESET)
 #define KT_SLICE_NS 1000000u
 #define KT_IDLE_TIMEOUT_NS 1000000000ull
 #define KT_MAX_TABLE_DEPTH 4
@@ -149,6 +150,8 @@ static void *kt_open(const struct conf_opts *o, char *why, size_t len)
     memset(&cfg, 0, sizeof(cfg));
     cfg.queue_size = o->queue_size;
     cfg.rx_buf_size = o->rx_buf_size;
+    cfg.tx_max_payload = o->tx_max_payload;
+    cfg.tiny_rx_ok = o->rx_buf_size != 0 && o->rx_buf_size < VSOCK_HDR_LEN;
     /* vhost's offer is what the kernel offers: a case's feature set limits
      * what our driver accepts, which is what it sees of an offer. */
     cfg.driver_features = o->features;
@@ -245,7 +248,8 @@ static bool kt_close(void *tp, char *why, size_t len)
     } else if (vdrv_broken(khost_driver(t->k))) {
         snprintf(why, len, "our driver marked the device broken (bad used ring from vhost)");
         ok = false;
-    } else if (st->errors[VSOCK_VQ_RX] != 0 ||
+    } else if ((st->errors[VSOCK_VQ_RX] != 0 && !(t->o.rx_buf_size != 0 &&
+                                                  t->o.rx_buf_size < VSOCK_HDR_LEN)) ||
                (st->errors[VSOCK_VQ_TX] > t->errors_expected && !t->tx_stuck)) {
         snprintf(why, len,
                  "vhost signalled a queue error the case did not provoke (rx %" PRIu64
@@ -502,18 +506,29 @@ static int kt_raw_begin(void *tp)
     return 0;
 }
 
+/* Everything our driver put on tx has been through vhost: nothing waits in
+ * the socket layer, and vhost's next avail entry (read under its queue
+ * lock) is past our last chain, so each was handed to a socket and
+ * returned, or refused with a queue error and kept. */
 static bool tx_drained(void *arg)
 {
     struct kt *t = arg;
     const struct vq_driver *tx = vdrv_queue(khost_driver(t->k), VSOCK_VQ_TX);
-    return vep_tx_queued_pkts(ep(t)) == 0 && (tx == NULL || vqd_in_flight(tx) == 0);
+    if (vep_tx_queued_pkts(ep(t)) != 0)
+        return false;
+    if (tx == NULL || vqd_in_flight(tx) == 0)
+        return true;
+    uint16_t base;
+    return khost_vring_base(t->k, VSOCK_VQ_TX, &base) == 0 && base == tx->avail_idx_shadow;
 }
 
 /* vhost's worker takes tx chains concurrently; a script's next line (a host
  * recv, say) must see what the injected packet did, as on the sim, where
  * the device handles it before the script goes on.  vhost enqueues a packet
  * on its socket before it returns the chain, so a drained tx queue means
- * delivered.  A chain vhost refused stays at the head of avail for good. */
+ * delivered.  A crafted packet vhost refuses costs our driver the chain,
+ * with a queue error: the case's doing, not vhost's.  A hand-made chain
+ * vhost could not read stays at the head of avail for good. */
 static int kt_raw_send(void *tp, const struct vsock_hdr *h, const void *payload, uint32_t len)
 {
     struct kt *t = tp;
@@ -521,11 +536,15 @@ static int kt_raw_send(void *tp, const struct vsock_hdr *h, const void *payload,
         return -EFAULT;
     if (h->op != VSOCK_OP_RST)
         note_pair(t, h->src_port, h->dst_port, h->type);
+    uint64_t before = khost_stats(t->k)->errors[VSOCK_VQ_TX];
     int r = vep_tx_inject(ep(t), h, payload, len);
-    if (r >= 0 && !t->tx_stuck)
+    if (r >= 0 && !t->tx_stuck) {
         (void)kt_wait(t, tx_drained, t, KT_TX_DRAIN_NS);
-    else
+        (void)khost_step(t->k, 0); /* an error signalled by now is counted */
+        t->errors_expected += khost_stats(t->k)->errors[VSOCK_VQ_TX] - before;
+    } else {
         khost_pump(t->k);
+    }
     return r;
 }
 
@@ -660,41 +679,6 @@ static int lay_descs(struct kt *t, const struct conf_desc *d, unsigned n, int de
     return 0;
 }
 
-/* The readable bytes of a hand-made chain, walked as a device walks it:
- * the first VSOCK_HDR_LEN into hdr (got of them), their total length. */
-struct chain_bytes {
-    uint8_t hdr[VSOCK_HDR_LEN];
-    uint32_t got;
-    uint64_t total;
-};
-
-/* False when the walk leaves the array, loops, nests tables, or meets a
- * header byte it does not know (a buffer the case gave no data for). */
-static bool walk_readable(const struct conf_desc *d, unsigned n, int depth, struct chain_bytes *b)
-{
-    unsigned i = 0;
-    for (unsigned steps = 0; steps < n; steps++) {
-        const struct conf_desc *x = &d[i];
-        if ((x->flags & VIRTQ_DESC_F_INDIRECT) && x->table != NULL) {
-            if (depth > 0 || !walk_readable(x->table, x->ntable, depth + 1, b))
-                return false;
-        } else if (!(x->flags & VIRTQ_DESC_F_WRITE)) {
-            uint32_t take = x->len < VSOCK_HDR_LEN - b->got ? x->len : VSOCK_HDR_LEN - b->got;
-            if (take > 0 && x->data == NULL)
-                return false;
-            if (take > 0)
-                memcpy(b->hdr + b->got, x->data, take);
-            b->got += take;
-            b->total += x->len;
-        }
-        if (!(x->flags & VIRTQ_DESC_F_NEXT))
-            return true;
-        if ((i = x->next) >= n)
-            return false;
-    }
-    return false;
-}
-
 /* A hand-made chain goes into the transcript as the packet vhost read, as
  * the sim target's transcript holds every header its device read: when
  * vhost took the chain, or refused it after reading a header whose len
@@ -703,13 +687,8 @@ static bool walk_readable(const struct conf_desc *d, unsigned n, int depth, stru
 static void log_raw_chain(struct kt *t, const struct conf_desc *d, unsigned n,
                           const struct khost_chain_result *r)
 {
-    struct chain_bytes b;
-    memset(&b, 0, sizeof(b));
-    if (!walk_readable(d, n, 0, &b) || b.got < VSOCK_HDR_LEN)
-        return;
     struct vsock_hdr h;
-    vsock_hdr_decode(b.hdr, &h);
-    if (r->returned || (r->error && h.len > b.total - VSOCK_HDR_LEN))
+    if (conf_chain_read_header(d, n, r->returned, r->error, &h))
         log_pkt(t, true, &h);
 }
 
@@ -788,6 +767,52 @@ static uint64_t kt_drops(void *tp, enum conf_side s, enum vep_drop why)
     return vep_counters(ep(t))->drops[why];
 }
 
+static int kt_device_op(struct kt *t, int (*op)(struct khost *, char *, size_t), const char *what)
+{
+    char why[256];
+    int r = op(t->k, why, sizeof(why));
+    if (r != 0)
+        fprintf(stderr, "kernel target: %s: %s\n", what, why);
+    khost_pump(t->k);
+    return r;
+}
+
+static int kt_device_stop(void *tp)
+{
+    return kt_device_op(tp, khost_stop, "device stop");
+}
+
+static int kt_device_start(void *tp)
+{
+    return kt_device_op(tp, khost_start, "device start");
+}
+
+static int kt_device_reset(void *tp)
+{
+    return kt_device_op(tp, khost_guest_reset, "guest's device reset");
+}
+
+static int kt_device_features(void *tp, uint64_t *out)
+{
+    *out = khost_device_features(((struct kt *)tp)->k);
+    return 0;
+}
+
+static int64_t kt_queue_errors(void *tp, unsigned q)
+{
+    struct kt *t = tp;
+    if (q >= VSOCK_VQ_COUNT)
+        return -EINVAL;
+    (void)khost_step(t->k, 0); /* what vhost signalled by now */
+    return q < 2 ? (int64_t)khost_stats(t->k)->errors[q] : 0;
+}
+
+static int64_t kt_transcript(void *tp, uint32_t first, struct conf_pktlog_entry *out,
+                             uint32_t max)
+{
+    return conf_pktlog_copy(&((struct kt *)tp)->log, first, out, max);
+}
+
 const struct conf_target_ops conf_target_kernel = {
     .name = "kernel",
     .mask = CONF_KERNEL,
@@ -821,4 +846,10 @@ const struct conf_target_ops conf_target_kernel = {
     .ring_info = kt_ring_info,
     .transport_reset = kt_transport_reset,
     .drops = kt_drops,
+    .device_stop = kt_device_stop,
+    .device_start = kt_device_start,
+    .device_reset = kt_device_reset,
+    .device_features = kt_device_features,
+    .queue_errors = kt_queue_errors,
+    .transcript = kt_transcript,
 };

@@ -13,7 +13,8 @@
 
 #define SIMT_CAPS                                                                         \
     (CONF_CAP_RAW | CONF_CAP_RAW_RING | CONF_CAP_RESET | CONF_CAP_COUNTERS | CONF_CAP_CONFIG | \
-     CONF_CAP_RAW_HOST | CONF_CAP_RING_INSPECT)
+     CONF_CAP_RAW_HOST | CONF_CAP_RING_INSPECT | CONF_CAP_DEVICE_STOP | CONF_CAP_USED_LEN | \
+     CONF_CAP_DEVICE_RESET)
 
 /* How long, in simulated time, a closing case's world may run to deliver
  * what is in transit (the kernel target waits for 30 ms of quiet). */
@@ -47,25 +48,24 @@ static void world_settings(struct world_cfg *wc, const struct conf_opts *o)
     for (int q = 0; q < VSOCK_VQ_COUNT; q++)
         wc->qsize[q] = o->queue_size;
     wc->rx_buf_size = o->rx_buf_size;
+    wc->tiny_rx_ok = o->rx_buf_size != 0 && o->rx_buf_size < VSOCK_HDR_LEN;
+    wc->tx_max_payload = o->tx_max_payload;
     wc->features = o->features;
     wc->host.buf_alloc = o->host_buf_alloc;
 }
 
-/* The host endpoint receives what the guest driver sent, the guest
- * endpoint what the device placed on rx. */
-static void observe_g2h(void *ctx, const struct vsock_hdr *h, const uint8_t *payload,
-                        uint32_t len)
+/* The transcript: g>h what our driver put on the tx ring, as the kernel
+ * target logs it (a packet the device then refuses is in it too; hand-made
+ * chains are logged by target_sim_ring.c as the kernel target logs them);
+ * h>g what our device placed on rx, as the guest target logs it (a packet
+ * the driver then drops, for a used len it does not take, is in it too). */
+static void observe_g2h(void *ctx, const struct vsock_hdr *h)
 {
-    (void)payload;
-    (void)len;
     conf_pktlog_add(&((struct simt *)ctx)->log, true, h);
 }
 
-static void observe_h2g(void *ctx, const struct vsock_hdr *h, const uint8_t *payload,
-                        uint32_t len)
+static void observe_h2g(void *ctx, const struct vsock_hdr *h)
 {
-    (void)payload;
-    (void)len;
     conf_pktlog_add(&((struct simt *)ctx)->log, false, h);
 }
 
@@ -97,10 +97,6 @@ static void *simt_open(const struct conf_opts *o, char *why, size_t len)
         return NULL;
     }
     world_settings(&t->wc, o);
-    t->wc.host.observe_rx = observe_g2h;
-    t->wc.host.observe_ctx = t;
-    t->wc.guest.observe_rx = observe_h2g;
-    t->wc.guest.observe_ctx = t;
     struct sim_cfg cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.seed = o->seed;
@@ -120,6 +116,10 @@ static void *simt_open(const struct conf_opts *o, char *why, size_t len)
     }
     t->w = sim_world(t->s);
     world_set_exempt(t->w, raw_exempt, t);
+    vdrv_set_tx_observer(world_driver(t->w), observe_g2h, t);
+    vdev_set_rx_observer(world_device(t->w), observe_h2g, t);
+    if (t->wc.tiny_rx_ok) /* the case posts buffers the device must refuse */
+        world_accept_kept_chains(t->w, VSOCK_VQ_RX);
     return t;
 }
 
@@ -284,6 +284,52 @@ static uint64_t simt_drops(void *tp, enum conf_side s, enum vep_drop why)
     return vep_counters(ep_of(tp, s))->drops[why];
 }
 
+static int simt_device_stop(void *tp)
+{
+    sim_device_stop(((struct simt *)tp)->s);
+    return 0;
+}
+
+static int simt_device_start(void *tp)
+{
+    return sim_device_start(((struct simt *)tp)->s);
+}
+
+static int simt_device_reset(void *tp)
+{
+    return sim_device_reset(((struct simt *)tp)->s);
+}
+
+static int simt_rx_used_len_extra(void *tp, int32_t extra)
+{
+    struct simt *t = tp;
+    vdev_set_rx_used_len_extra(world_device(t->w), extra);
+    if (extra != 0)
+        world_accept_lost_bytes(t->w); /* the guest may drop what the device misreports */
+    return 0;
+}
+
+static int simt_device_features(void *tp, uint64_t *out)
+{
+    struct simt *t = tp;
+    *out = vdev_offered_features(world_device(t->w));
+    return 0;
+}
+
+static int64_t simt_queue_errors(void *tp, unsigned q)
+{
+    struct simt *t = tp;
+    if (q >= VSOCK_VQ_COUNT)
+        return -EINVAL;
+    return (int64_t)vdev_counters(world_device(t->w))->queue_errors[q];
+}
+
+static int64_t simt_transcript(void *tp, uint32_t first, struct conf_pktlog_entry *out,
+                               uint32_t max)
+{
+    return conf_pktlog_copy(&((struct simt *)tp)->log, first, out, max);
+}
+
 const struct conf_target_ops conf_target_sim = {
     .name = "sim",
     .mask = CONF_SIM,
@@ -320,4 +366,11 @@ const struct conf_target_ops conf_target_sim = {
     .ring_info = simt_ring_info,
     .transport_reset = simt_transport_reset,
     .drops = simt_drops,
+    .device_stop = simt_device_stop,
+    .device_start = simt_device_start,
+    .device_reset = simt_device_reset,
+    .rx_used_len_extra = simt_rx_used_len_extra,
+    .device_features = simt_device_features,
+    .queue_errors = simt_queue_errors,
+    .transcript = simt_transcript,
 };

@@ -42,6 +42,9 @@ int simt_raw_begin(void *tp)
         return err;
     t->raw = true;
     vep_set_rx_intercept(world_guest(t->w), on_guest_rx, t);
+    /* A crafted packet the device refuses (vhost's rules) costs the
+     * driver its chain, with a queue error: the case's doing. */
+    world_accept_kept_chains(t->w, VSOCK_VQ_TX);
     return 0;
 }
 

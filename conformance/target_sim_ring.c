@@ -7,8 +7,9 @@
  * no translation), put slot 0 in the avail ring, publish avail idx + 1, and
  * run the device's tx kick handler at once. The driver then adopts the
  * ring's indices (vdrv_adopt_queue) before it can see the used entry, and
- * the world is told that the malformed chains it met were deliberate
- * (world_accept_ring_errors), so the oracle keeps checking everything
+ * the world is told that the malformed chains it met were deliberate and
+ * that what the device kept or left stuck at the head is not the driver's
+ * (world_adopt_foreign_chains), so the oracle keeps checking everything
  * else. Buffers the target provides live in a guest-memory region of their
  * own, far above the world's RAM; a shadow copy of it and of the table
  * entries shows afterwards whether the device wrote anything it must not
@@ -219,16 +220,21 @@ int simt_raw_chain(void *tp, const struct conf_desc *d, unsigned n, struct conf_
     struct vdev *dev = world_device(t->w);
     (void)vdev_take_errors(dev); /* only this chain's errors count */
     uint16_t used_before = read16(t, l->used + 2);
+    uint32_t logged = t->log.n; /* the chain crossed before what the device answered */
     expose_head(t, l);
     vdev_handle_tx_kick(dev, sim_now(t->s));
     read_outcome(t, l, used_before, out);
     inspect(t, l, n, table, out);
     free(table);
-    const struct vq_device *v = vdev_queue(dev, VSOCK_VQ_TX);
-    if (v->num != 0 && vqdev_avail_idx(v) != v->last_avail_idx)
-        return -EBUSY; /* the device left it waiting: the driver cannot adopt */
-    world_accept_ring_errors(t->w);
-    return vdrv_adopt_queue(world_driver(t->w), VSOCK_VQ_TX) == 0 ? 0 : -EIO;
+    struct vsock_hdr h;
+    if (conf_chain_read_header(d, n, out->returned, out->error, &h))
+        conf_pktlog_insert(&t->log, logged, true, &h);
+    /* The driver takes the ring's indices as its own, as on the kernel
+     * target; a chain the device kept or left at the head (vhost's rules)
+     * is the case's, not the driver's. */
+    int r = vdrv_adopt_queue(world_driver(t->w), VSOCK_VQ_TX);
+    world_adopt_foreign_chains(t->w, VSOCK_VQ_TX);
+    return r == 0 ? 0 : -EIO;
 }
 
 int simt_ring_info(void *tp, unsigned q, struct conf_ring_info *out)

@@ -13,12 +13,6 @@ static uint64_t bit(unsigned n)
     return 1ull << n;
 }
 
-static uint64_t default_offer(void)
-{
-    return bit(VIRTIO_F_VERSION_1) | bit(VIRTIO_VSOCK_F_STREAM) | bit(VIRTIO_VSOCK_F_SEQPACKET) |
-           bit(VIRTIO_F_EVENT_IDX) | bit(VIRTIO_F_INDIRECT_DESC);
-}
-
 /* What VHOST_VSOCK_SET_GUEST_CID accepts: not reserved, not the host, and
  * 32-bit (64-bit CIDs are not supported by Linux either). */
 static bool guest_cid_valid(uint64_t cid)
@@ -55,9 +49,10 @@ struct vdev *vdev_new(const struct vdev_cfg *cfg, int *err)
     }
     dev->mem = cfg->mem;
     dev->guest_cid = cfg->guest_cid;
-    dev->offered = cfg->features != 0 ? cfg->features : default_offer();
+    dev->offered = cfg->features != 0 ? cfg->features : VDEV_DEFAULT_OFFER;
     dev->max_replies_cfg = cfg->max_queued_replies;
     dev->event_queue = cfg->event_queue;
+    dev->return_bad_chains = (cfg->sockets.deviate & VSOCK_DEV_BIT(VSOCK_DEV_RETURN_BAD_CHAINS)) != 0;
     dev->pkt_buf_len = cfg->sockets.max_rx_payload != 0 ? cfg->sockets.max_rx_payload
                                                         : DEFAULT_RX_PAYLOAD;
     dev->pkt_buf = malloc(dev->pkt_buf_len);
@@ -120,6 +115,16 @@ static void stop_queues(struct vdev *dev)
         memset(&dev->q[i].vq, 0, sizeof(dev->q[i].vq));
     dev->started = false;
     dev->tx_paused = false;
+}
+
+/* A ring starts from its beginning next time: nothing to resume, and the
+ * driver reclaims whatever the device kept. */
+static void forget_positions(struct vdev *dev)
+{
+    for (unsigned i = 0; i < VSOCK_VQ_COUNT; i++) {
+        dev->q[i].resume = false;
+        dev->q[i].kept = 0;
+    }
     dev->split.active = false;
 }
 
@@ -129,8 +134,13 @@ static int start_queue(struct vdev *dev, enum vsock_vq q)
         .layout = dev->q[q].layout,
         .event_idx = (dev->features & bit(VIRTIO_F_EVENT_IDX)) != 0,
         .indirect = (dev->features & bit(VIRTIO_F_INDIRECT_DESC)) != 0,
+        /* The event queue is QEMU's, which skips what it cannot use. */
+        .stop_at_bad_head = !dev->return_bad_chains && q != VSOCK_VQ_EVENT,
     };
-    return vqdev_init(&dev->q[q].vq, dev->mem, &qc);
+    int err = vqdev_init(&dev->q[q].vq, dev->mem, &qc);
+    if (err == RING_OK && dev->q[q].resume)
+        err = vqdev_set_base(&dev->q[q].vq, dev->q[q].resume_at);
+    return err;
 }
 
 int vdev_start(struct vdev *dev)
@@ -158,13 +168,46 @@ int vdev_start(struct vdev *dev)
     return 0;
 }
 
+void vdev_stop(struct vdev *dev)
+{
+    for (unsigned i = 0; i < VSOCK_VQ_COUNT; i++) {
+        if (!vdev_q_running(dev, (enum vsock_vq)i))
+            continue;
+        dev->q[i].resume = true;
+        dev->q[i].resume_at = dev->q[i].vq.last_avail_idx;
+    }
+    stop_queues(dev);
+}
+
 void vdev_reset(struct vdev *dev)
 {
-    vep_orphan_all(dev->ep); /* as vhost does to host sockets whose guest went away */
     stop_queues(dev);
+    forget_positions(dev);
     /* A reset device's pending notifications name rings that no longer exist. */
     dev->irq_pending = 0;
     dev->err_pending = 0;
+}
+
+/* vhost_vsock_dev_release purges send_pkt_queue: what host sockets sent
+ * the guest that is gone never leaves. Bounded by the count taken first. */
+static void purge_for_guest(struct vdev *dev)
+{
+    uint32_t n = vep_tx_queued_pkts(dev->ep);
+    struct vep_tx t;
+    for (uint32_t i = 0; i < n && vep_tx_peek(dev->ep, &t); i++)
+        vep_tx_advance(dev->ep, t.hdr.len);
+}
+
+void vdev_release(struct vdev *dev)
+{
+    vep_orphan_all(dev->ep); /* vhost_vsock_reset_orphans */
+    purge_for_guest(dev);
+    vdev_reset(dev);
+}
+
+uint32_t vdev_kept_chains(const struct vdev *dev, enum vsock_vq q)
+{
+    return (unsigned)q < VSOCK_VQ_COUNT ? dev->q[q].kept : 0;
 }
 
 uint64_t vdev_guest_cid(const struct vdev *dev)
@@ -172,10 +215,32 @@ uint64_t vdev_guest_cid(const struct vdev *dev)
     return dev->guest_cid;
 }
 
-void vdev_ring_error(struct vdev *dev, enum vsock_vq q, int err)
+static void queue_error(struct vdev *dev, enum vsock_vq q)
 {
     dev->err_pending |= 1u << q;
+    dev->c.queue_errors[q]++;
+}
+
+void vdev_ring_error(struct vdev *dev, enum vsock_vq q, int err)
+{
+    queue_error(dev, q);
     dev->c.last_ring_error = err;
+}
+
+void vdev_set_rx_used_len_extra(struct vdev *dev, int32_t extra)
+{
+    dev->rx_used_extra = extra;
+}
+
+void vdev_keep_chain(struct vdev *dev, enum vsock_vq q)
+{
+    (void)vqdev_keep(&dev->q[q].vq);
+    dev->q[q].kept++;
+    queue_error(dev, q);
+    if (q == VSOCK_VQ_TX)
+        dev->c.tx_kept++;
+    else
+        dev->c.rx_kept++;
 }
 
 void vdev_signal(struct vdev *dev, enum vsock_vq q)
@@ -245,9 +310,13 @@ const struct vdev_counters *vdev_counters(const struct vdev *dev)
 
 int vdev_set_queue_base(struct vdev *dev, enum vsock_vq q, uint16_t idx)
 {
-    if ((unsigned)q >= VSOCK_VQ_COUNT || !vdev_q_running(dev, q))
+    if (!queue_exists(dev, q))
         return -EINVAL;
-    return vqdev_set_base(&dev->q[q].vq, idx);
+    if (vdev_q_running(dev, q))
+        return vqdev_set_base(&dev->q[q].vq, idx);
+    dev->q[q].resume = true;
+    dev->q[q].resume_at = idx;
+    return 0;
 }
 
 const struct vq_device *vdev_queue(const struct vdev *dev, enum vsock_vq q)

@@ -11,6 +11,13 @@ struct vdev_queue {
     /* All zero while stopped, so num == 0 doubles as "not running" and the
      * ring half refuses to touch guest memory (RING_E_NOT_READY). */
     struct vq_device vq;
+    /* Where a stopped ring continues (vdev_stop), as vhost keeps
+     * last_avail_idx across VHOST_VSOCK_SET_RUNNING 0 and 1. */
+    bool resume;
+    uint16_t resume_at;
+    /* Chains of these rings the device kept with a queue error (never
+     * returned): the driver still counts them in flight. */
+    uint32_t kept;
 };
 
 /* Which packet a partly delivered rx packet was, so that its later parts
@@ -31,6 +38,8 @@ struct vdev {
     uint32_t max_replies_cfg; /* 0 = the tx queue size, resolved at start */
     uint32_t max_replies;
     bool event_queue;
+    bool return_bad_chains; /* the return-bad-chains deviation: our rule, not vhost's */
+    int32_t rx_used_extra;  /* vdev_set_rx_used_len_extra */
     bool started;
     bool tx_paused;
     unsigned irq_pending;
@@ -53,6 +62,9 @@ static inline bool vdev_q_running(const struct vdev *dev, enum vsock_vq q)
 }
 
 void vdev_ring_error(struct vdev *dev, enum vsock_vq q, int err);
+/* vhost's vq_err after a chain it could read but not use: the error eventfd,
+ * and the chain is kept, never returned. */
+void vdev_keep_chain(struct vdev *dev, enum vsock_vq q);
 void vdev_signal(struct vdev *dev, enum vsock_vq q);
 
 /* device_tx.c */

@@ -8,7 +8,9 @@
 
 #include <errno.h>
 
-enum rx_outcome { RX_SENT, RX_SKIPPED, RX_STOP };
+/* RX_KEPT: vhost's vq_err on a buffer it cannot use; rx stops with kicks
+ * still disabled, as vhost breaks out of its loop. */
+enum rx_outcome { RX_SENT, RX_SKIPPED, RX_STOP, RX_KEPT };
 
 static bool split_matches(const struct vdev_split *s, const struct vsock_hdr *h)
 {
@@ -67,11 +69,34 @@ static int write_part(const struct vq_chain *ch, const struct vsock_hdr *h,
     return r == (int64_t)part ? RING_OK : write_failed(r);
 }
 
+/* vhost_transport_do_send_pkt on a buffer it cannot use: the packet is
+ * freed, vq_err, the chain is never returned, and rx stops until the next
+ * kick. The packet's remaining bytes are gone for the guest. */
+static enum rx_outcome rx_drop_packet(struct vdev *dev, const struct vep_tx *t)
+{
+    vep_tx_advance(dev->ep, t->hdr.len);
+    dev->split.active = false;
+    dev->c.rx_pkt_lost++;
+    vdev_keep_chain(dev, VSOCK_VQ_RX);
+    return RX_KEPT;
+}
+
+/* What the used entry says was written: the bytes written, unless a test
+ * asked for it to be off (vdev_set_rx_used_len_extra). */
+static uint32_t used_len(const struct vdev *dev, uint32_t written)
+{
+    int64_t v = (int64_t)written + dev->rx_used_extra;
+    return v < 0 ? 0 : v > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
 static enum rx_outcome rx_fill(struct vdev *dev, const struct vq_chain *ch, const struct vep_tx *t)
 {
     struct vq_device *vq = &dev->q[VSOCK_VQ_RX].vq;
     if (ch->out_count != 0 || ch->in_bytes < VSOCK_HDR_LEN) {
+        /* vhost: "Expected 0 output buffers" / "Buffer len too small". */
         dev->c.rx_buf_too_small++;
+        if (!dev->return_bad_chains)
+            return rx_drop_packet(dev, t);
         vqdev_push(vq, ch->head, 0);
         return RX_SKIPPED;
     }
@@ -82,10 +107,12 @@ static enum rx_outcome rx_fill(struct vdev *dev, const struct vq_chain *ch, cons
     if (err != RING_OK) {
         dev->c.rx_bad_chain++;
         vdev_ring_error(dev, VSOCK_VQ_RX, err);
+        if (!dev->return_bad_chains)
+            return rx_drop_packet(dev, t); /* "Faulted on copying pkt" */
         vqdev_push(vq, ch->head, 0);
         return RX_STOP;
     }
-    vqdev_push(vq, ch->head, VSOCK_HDR_LEN + part);
+    vqdev_push(vq, ch->head, used_len(dev, VSOCK_HDR_LEN + part));
     if (dev->rx_observer != NULL)
         dev->rx_observer(dev->rx_observer_ctx, &h);
     note_part(dev, &t->hdr, part);
@@ -106,7 +133,8 @@ static int rx_next_chain(struct vdev *dev, struct vq_chain *ch)
         if (r < 0) {
             dev->c.rx_bad_chain++;
             vdev_ring_error(dev, VSOCK_VQ_RX, r);
-            vqdev_enable_notify(vq); /* see tx_next_chain */
+            if (dev->return_bad_chains)
+                vqdev_enable_notify(vq); /* see tx_next_chain */
             return 0;
         }
         if (vqdev_enable_notify(vq)) {
@@ -134,6 +162,8 @@ void vdev_rx_process(struct vdev *dev)
         if (rx_next_chain(dev, &ch) == 0)
             break;
         enum rx_outcome o = rx_fill(dev, &ch, &t);
+        if (o == RX_KEPT)
+            break;
         added = true;
         if (o == RX_STOP) {
             vqdev_enable_notify(vq);
@@ -197,7 +227,9 @@ int vdev_inject_transport_reset(struct vdev *dev)
 {
     if (!dev->event_queue)
         return -ENODEV;
-    vep_orphan_all(dev->ep); /* as vhost does to host sockets whose guest went away */
+    /* QEMU sends TRANSPORT_RESET after a migration: the old vhost device was
+     * released, and vhost_vsock_reset_orphans orphaned its host sockets. */
+    vep_orphan_all(dev->ep);
     dev->split.active = false;
     if (!vdev_q_running(dev, VSOCK_VQ_EVENT))
         return -ENOSPC;

@@ -42,6 +42,8 @@ static int check_arena(const struct vdrv_cfg *cfg, const struct vdrv_arena_plan 
 static int pool_init(struct vdrv_pool *pool, uint32_t n, uint8_t *hva, uint64_t gpa,
                      uint64_t stride, uint32_t cap)
 {
+    if (n == 0)
+        return 0; /* an empty pool: no slots of this kind */
     pool->buf = calloc(n, sizeof(*pool->buf));
     pool->free = calloc(n, sizeof(*pool->free));
     if (pool->buf == NULL || pool->free == NULL)
@@ -49,7 +51,7 @@ static int pool_init(struct vdrv_pool *pool, uint32_t n, uint8_t *hva, uint64_t 
     pool->nslots = n;
     for (uint32_t i = 0; i < n; i++) {
         pool->buf[i] = (struct vdrv_buf){
-            .gpa = gpa + i * stride, .hva = hva + i * stride, .cap = cap, .index = i};
+            .gpa = gpa + i * stride, .hva = hva + i * stride, .cap = cap, .index = i, .owner = pool};
         /* Reversed, so the first slot taken is slot 0 and the layout reads
          * naturally in a trace. */
         pool->free[i] = n - 1 - i;
@@ -73,8 +75,12 @@ static int pools_init(struct vdrv *drv)
     int err = pool_init(&drv->pool[VSOCK_VQ_RX], p->num[VSOCK_VQ_RX], drv->arena_hva + p->rx_off,
                         drv->arena_gpa + p->rx_off, p->rx_stride, p->rx_buf_size);
     if (err == 0)
-        err = pool_init(&drv->pool[VSOCK_VQ_TX], p->num[VSOCK_VQ_TX],
-                        drv->arena_hva + p->tx_off, drv->arena_gpa + p->tx_off, p->tx_stride,
+        err = pool_init(&drv->pool[VSOCK_VQ_TX], p->tx_small_n, drv->arena_hva + p->tx_off,
+                        drv->arena_gpa + p->tx_off, p->tx_stride,
+                        (uint32_t)(VSOCK_HDR_LEN + p->tx_small_payload));
+    if (err == 0)
+        err = pool_init(&drv->tx_large, p->tx_large_n, drv->arena_hva + p->tx_large_off,
+                        drv->arena_gpa + p->tx_large_off, p->tx_large_stride,
                         (uint32_t)(VSOCK_HDR_LEN + p->tx_max_payload));
     if (err == 0)
         err = pool_init(&drv->pool[VSOCK_VQ_EVENT], p->num[VSOCK_VQ_EVENT],
@@ -206,12 +212,14 @@ void vdrv_free(struct vdrv *drv)
         vqd_destroy(&drv->vq[q]);
         pool_destroy(&drv->pool[q]);
     }
+    pool_destroy(&drv->tx_large);
     free(drv);
 }
 
 static void detach_slot(void *token, void *ctx)
 {
-    vdrv_pool_put(ctx, token);
+    (void)ctx;
+    vdrv_buf_put(token);
 }
 
 /* Linux purges its send list when the device goes away: whatever waits
@@ -234,7 +242,7 @@ void vdrv_device_reset(struct vdrv *drv, uint64_t now)
     (void)now; /* no timer starts or stops here */
     vep_reset_all(drv->ep);
     for (int q = 0; q < VSOCK_VQ_COUNT; q++)
-        vqd_reset(&drv->vq[q], detach_slot, &drv->pool[q]);
+        vqd_reset(&drv->vq[q], detach_slot, NULL);
     purge_tx(drv);
     drv->broken = false;
     drv->rx_paused = false;
@@ -251,6 +259,12 @@ uint64_t vdrv_guest_cid(const struct vdrv *drv) { return drv->guest_cid; }
 struct vep *vdrv_sockets(struct vdrv *drv) { return drv->ep; }
 const struct vdrv_counters *vdrv_counters(const struct vdrv *drv) { return &drv->ctr; }
 bool vdrv_broken(const struct vdrv *drv) { return drv->broken; }
+
+void vdrv_set_tx_observer(struct vdrv *drv, vdrv_tx_observer fn, void *ctx)
+{
+    drv->tx_observer = fn;
+    drv->tx_observer_ctx = ctx;
+}
 
 unsigned vdrv_take_kicks(struct vdrv *drv)
 {

@@ -15,15 +15,27 @@
  *   fail the probe with -EINVAL; re-read later (TRANSPORT_RESET, device
  *   reset) they are counted in bad_cid and the previous CID is kept. Linux
  *   truncates to 32 bits and checks nothing.
- * - rx buffers are one writable descriptor of rx_buf_size (6.1 used two: the
- *   44-byte header and a 4 KiB buffer; 6.2+ uses one). They are refilled as
- *   Linux does, when fewer than half remain posted, rounded up so that a
- *   one-entry queue is refilled too.
+ * - rx buffers are one writable descriptor of rx_buf_size, 3776 bytes by
+ *   default, header included, as Debian's 6.1.192 and 6.12.118 post them.
+ *   They are refilled as Linux does, when fewer than half remain posted,
+ *   rounded up so that a one-entry queue is refilled too.
+ * - an rx used len is taken as Linux's virtio_transport_rx_work takes it:
+ *   shorter than a header or longer than the buffer drops the packet, so
+ *   does a hdr.len beyond the bytes the used len covers; a used len beyond
+ *   44 + hdr.len is fine and only hdr.len payload bytes are data (1.3's
+ *   5.10.6: rx buffers may be larger than the packet).
  * - rx stops while as many replies wait for tx as rx holds, as Linux's
  *   virtio_transport_more_replies, and tx restarts it.
- * - tx packets are split at tx_max_payload here (Linux splits in the socket
- *   layer); a one-entry tx ring gets header and payload in one descriptor
- *   (an indirect table may be no longer than the queue either).
+ * - tx packets go out whole up to tx_max_payload (64 KiB by default, Linux's
+ *   VIRTIO_VSOCK_MAX_PKT_BUF_SIZE; the socket layer never builds larger
+ *   ones), as a header descriptor and a payload descriptor; a larger packet
+ *   (only a crafted one, vep_tx_inject) is split at tx_max_payload, so a case
+ *   that wants a bigger packet on the ring asks for a bigger tx_max_payload.
+ *   The arena has 32 slots for packets above 4 KiB and the rest of the tx
+ *   queue's for smaller ones: more large packets than that wait for a slot
+ *   (Linux allocates each packet's memory).
+ *   A one-entry tx ring gets header and payload in one descriptor (an
+ *   indirect table may be no longer than the queue either).
  * - event buffers are 8 bytes and fill the event queue (Linux posts 8
  *   buffers of 4); an event is taken when its used len is 4..8 (Linux: 4).
  * - a bad used id costs only that entry (counted in bad_used); only a used
@@ -59,8 +71,12 @@ struct vdrv_cfg {
     uint64_t driver_features;  /* what this driver is willing to use; 0 = all it knows */
     vdrv_read_cid_fn read_cid;
     void *read_cid_ctx;
-    uint32_t rx_buf_size;      /* bytes per rx buffer incl. header; 0 = 4096 (Linux) */
-    uint32_t tx_max_payload;   /* payload per tx packet; 0 = 4096 */
+    uint32_t rx_buf_size;      /* bytes per rx buffer incl. header; 0 = 3776 (Linux) */
+    /* rx_buf_size may be below a header: buffers no packet fits, posted on
+     * purpose to see what a device does with them (vhost: a queue error and
+     * the packet dropped). Refused (-EINVAL) otherwise. */
+    bool tiny_rx_ok;
+    uint32_t tx_max_payload;   /* payload per tx packet; 0 = 65536 (Linux) */
     /* Replies (RESPONSE, RST) waiting for tx at which rx processing pauses.
      * 0: only when the socket layer's reply budget is spent, which is what
      * 5.10.6.1.1 asks ("so long as there are additional resources"). Linux
@@ -78,6 +94,7 @@ struct vdrv_counters {
     uint64_t rx_bufs_posted;
     uint64_t rx_pkts;
     uint64_t rx_bad_len;       /* used len shorter than a header or past the buffer */
+    uint64_t rx_len_slack;     /* used len beyond 44 + hdr.len: taken, the rest ignored */
     uint64_t tx_pkts;
     uint64_t tx_ring_full;     /* a packet had to wait for tx descriptors */
     uint64_t events;
@@ -126,6 +143,12 @@ unsigned vdrv_take_kicks(struct vdrv *drv);
 /* The device was reset: every chain is detached, connections are reset,
  * listeners stay, the rings are set up again and rx/event buffers reposted. */
 void vdrv_device_reset(struct vdrv *drv, uint64_t now);
+
+/* Called with the header of every packet (or part of one) the driver puts
+ * on the tx ring, as written there: what it sent, for transcripts. NULL for
+ * none. */
+typedef void (*vdrv_tx_observer)(void *ctx, const struct vsock_hdr *hdr);
+void vdrv_set_tx_observer(struct vdrv *drv, vdrv_tx_observer fn, void *ctx);
 
 /* Access for oracles and tests. */
 const struct vq_driver *vdrv_queue(const struct vdrv *drv, enum vsock_vq q);

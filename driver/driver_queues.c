@@ -15,10 +15,11 @@ static struct vdrv_buf *pool_take(struct vdrv_pool *p)
     return &p->buf[p->free[--p->nfree]];
 }
 
-void vdrv_pool_put(struct vdrv_pool *p, struct vdrv_buf *b)
+void vdrv_buf_put(struct vdrv_buf *b)
 {
     /* A slot is in exactly one place (ring or pool), so the stack cannot
      * overflow; the check keeps a bookkeeping bug from writing past it. */
+    struct vdrv_pool *p = b->owner;
     if (p->nfree < p->nslots)
         p->free[p->nfree++] = b->index;
 }
@@ -109,7 +110,7 @@ static bool post_rx(struct vdrv *drv)
         return false;
     struct vq_seg seg = {.gpa = b->gpa, .len = b->cap};
     if (vqd_add(&drv->vq[VSOCK_VQ_RX], &seg, 0, 1, b, VQ_ADD_AUTO) != RING_OK) {
-        vdrv_pool_put(p, b);
+        vdrv_buf_put(b);
         return false;
     }
     drv->rx_buf_nr++;
@@ -146,9 +147,16 @@ static void rx_deliver(struct vdrv *drv, const struct vdrv_buf *b, const struct 
     struct vsock_hdr h;
     vsock_hdr_decode(b->hva, &h);
     drv->ctr.rx_pkts++;
-    /* The endpoint checks hdr.len against the bytes that came, the CIDs,
-     * the op and the type. */
-    vep_rx(drv->ep, &h, b->hva + VSOCK_HDR_LEN, u->len - VSOCK_HDR_LEN, now);
+    uint32_t came = u->len - VSOCK_HDR_LEN;
+    if (h.len < came) {
+        /* Linux's rx work takes hdr.len bytes of a buffer the device says
+         * holds more (1.3's 5.10.6: only the first len bytes are data). */
+        drv->ctr.rx_len_slack++;
+        came = h.len;
+    }
+    /* The endpoint checks hdr.len against the bytes that came (more than
+     * came is Linux's drop, counted there), the CIDs, the op and the type. */
+    vep_rx(drv->ep, &h, b->hva + VSOCK_HDR_LEN, came, now);
 }
 
 static void rx_complete(struct vdrv *drv, const struct vq_used_entry *u, uint64_t now)
@@ -156,7 +164,7 @@ static void rx_complete(struct vdrv *drv, const struct vq_used_entry *u, uint64_
     struct vdrv_buf *b = u->token;
     drv->rx_buf_nr--;
     rx_deliver(drv, b, u, now);
-    vdrv_pool_put(&drv->pool[VSOCK_VQ_RX], b);
+    vdrv_buf_put(b);
 }
 
 /* Linux's virtio_transport_more_replies: every reply (RESPONSE, RST, credit
@@ -197,12 +205,14 @@ void vdrv_handle_rx(struct vdrv *drv, uint64_t now)
 
 static void tx_complete(struct vdrv *drv, const struct vq_used_entry *u, uint64_t now)
 {
+    (void)drv;
     (void)now;
     /* A tx used len carries nothing (vhost writes 0): only the slot matters. */
-    vdrv_pool_put(&drv->pool[VSOCK_VQ_TX], u->token);
+    vdrv_buf_put(u->token);
 }
 
-static void tx_build(struct vdrv_buf *b, const struct vep_tx *t, uint32_t part)
+static void tx_build(struct vdrv_buf *b, const struct vep_tx *t, uint32_t part,
+                     struct vsock_hdr *out)
 {
     struct vsock_hdr h = t->hdr;
     h.len = part;
@@ -213,6 +223,7 @@ static void tx_build(struct vdrv_buf *b, const struct vep_tx *t, uint32_t part)
     vsock_hdr_encode(&h, b->hva);
     if (part > 0)
         memcpy(b->hva + VSOCK_HDR_LEN, t->payload, part);
+    *out = h;
 }
 
 static int tx_add(struct vdrv *drv, struct vdrv_buf *b, uint32_t part)
@@ -232,6 +243,16 @@ static int tx_add(struct vdrv *drv, struct vdrv_buf *b, uint32_t part)
     return vqd_add(vq, segs, n, 0, b, VQ_ADD_AUTO);
 }
 
+/* A slot for part payload bytes: a small one when it fits, else a large one
+ * (which takes a small packet too when the small ones are all out). */
+static struct vdrv_buf *take_tx_slot(struct vdrv *drv, uint32_t part)
+{
+    struct vdrv_buf *b = NULL;
+    if (part <= drv->plan.tx_small_payload)
+        b = pool_take(&drv->pool[VSOCK_VQ_TX]);
+    return b != NULL ? b : pool_take(&drv->tx_large);
+}
+
 /* 1 when a packet (or part of one) went onto the ring, 0 when the endpoint
  * has nothing to send, a ring error when it must wait. */
 static int tx_send_one(struct vdrv *drv)
@@ -242,16 +263,18 @@ static int tx_send_one(struct vdrv *drv)
     uint32_t part = t.hdr.len < drv->plan.tx_max_payload ? t.hdr.len : drv->plan.tx_max_payload;
     if (part > 0 && t.payload == NULL)
         return RING_E_INVAL; /* the endpoint broke its contract: send nothing */
-    struct vdrv_pool *p = &drv->pool[VSOCK_VQ_TX];
-    struct vdrv_buf *b = pool_take(p);
+    struct vdrv_buf *b = take_tx_slot(drv, part);
     if (b == NULL)
         return RING_E_FULL;
-    tx_build(b, &t, part);
+    struct vsock_hdr h;
+    tx_build(b, &t, part, &h);
     int err = tx_add(drv, b, part);
     if (err != RING_OK) {
-        vdrv_pool_put(p, b);
+        vdrv_buf_put(b);
         return err;
     }
+    if (drv->tx_observer != NULL)
+        drv->tx_observer(drv->tx_observer_ctx, &h);
     vep_tx_advance(drv->ep, part);
     drv->ctr.tx_pkts++;
     return 1;
@@ -303,7 +326,7 @@ void vdrv_fill_events(struct vdrv *drv)
     struct vdrv_buf *b;
     while ((b = pool_take(p)) != NULL) {
         if (!post_event(drv, b)) {
-            vdrv_pool_put(p, b);
+            vdrv_buf_put(b);
             break;
         }
     }
@@ -351,7 +374,7 @@ static void event_complete(struct vdrv *drv, const struct vq_used_entry *u, uint
         drv->ctr.bad_events++;
     }
     if (!post_event(drv, b))
-        vdrv_pool_put(&drv->pool[VSOCK_VQ_EVENT], b);
+        vdrv_buf_put(b);
 }
 
 void vdrv_handle_event(struct vdrv *drv, uint64_t now)

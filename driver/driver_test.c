@@ -460,8 +460,8 @@ TC(arena_bytes_formula, "vdrv_arena_bytes: rx + tx + event slots (16-aligned), t
     h.cfg.device_features = ALL_FEATURES;
     D_EQ(plain + 8ull * 2 * 16, vdrv_arena_bytes(&h.cfg));
     h.cfg.rx_buf_size = 0;
-    h.cfg.tx_max_payload = 0; /* the 4096 defaults */
-    D_EQ(16ull * 4096 + 8ull * (4096 + 48) + 4ull * 16 + 8ull * 2 * 16,
+    h.cfg.tx_max_payload = 0; /* Linux's: 3776-byte rx buffers, 64 KiB tx packets */
+    D_EQ(16ull * 3776 + 8ull * (65536 + 48) + 4ull * 16 + 8ull * 2 * 16,
          vdrv_arena_bytes(&h.cfg));
     h.cfg.vq[TX].num = 6;
     D_EQ(0, vdrv_arena_bytes(&h.cfg));
@@ -500,6 +500,11 @@ TC(arena_errors, "too small, misaligned, outside memory or over a ring: refused,
     h.cfg.rx_buf_size = VSOCK_HDR_LEN - 1;
     D_TRUE(vdrv_new(&h.cfg, &err) == NULL);
     D_EQ(-EINVAL, err);
+    h.cfg.tiny_rx_ok = true; /* a test's own choice */
+    struct vdrv *tiny = vdrv_new(&h.cfg, &err);
+    D_TRUE(tiny != NULL);
+    vdrv_free(tiny);
+    h.cfg.tiny_rx_ok = false;
 
     h.cfg.rx_buf_size = 0;
     h.cfg.read_cid = NULL;
@@ -743,6 +748,32 @@ TC(tx_split_large_send, "a send larger than tx_max_payload goes out in tx_max_pa
     D_TRUE(memcmp(data, got, sizeof data) == 0);
     D_EQ(0, vep_tx_queued_pkts(EP(&h)));
     D_TRUE(!dev_tx_pop(&h, &p));
+    h_fini(&h);
+}
+
+TC(tx_large_slots_bounded, "64 KiB tx packets by default: 32 slots for packets above 4 KiB, "
+                           "the rest of the queue for smaller ones; a 33rd large packet waits")
+{
+    struct harness h;
+    h_setup(&h);
+    h.cfg.vq[TX].num = 64;
+    h_start(&h);
+    int fd = h_connect(&h, VSOCK_TYPE_STREAM, 1234, NULL);
+    (void)dev_tx_drain(&h);
+    static uint8_t data[5000];
+    for (int i = 0; i < 33; i++)
+        D_EQ(5000, vep_send(EP(&h), fd, data, sizeof data, 0));
+    D_EQ(5, vep_send(EP(&h), fd, "small", 5, 0));
+    vdrv_handle_tx(h.drv, h.now);
+    D_EQ(32, vqd_in_flight(vdrv_queue(h.drv, TX)));
+    D_TRUE(CTR(&h)->tx_ring_full > 0);
+    D_EQ(2, vep_tx_queued_pkts(EP(&h)));
+    static struct txpkt p;
+    D_TRUE(dev_tx(&h, &p));
+    D_EQ(5000, p.plen);
+    irq(&h); /* one large slot back: the 33rd and the small one go */
+    D_EQ(33, vqd_in_flight(vdrv_queue(h.drv, TX)));
+    D_EQ(0, vep_tx_queued_pkts(EP(&h)));
     h_fini(&h);
 }
 
@@ -994,11 +1025,45 @@ TC(rx_len_beyond_capacity, "a used len past the buffer is rx_bad_len and nothing
     D_EQ(2, CTR(&h)->rx_bad_len);
     D_EQ(0, CTR(&h)->rx_pkts);
     D_EQ(-EAGAIN, vep_accept(EP(&h), lfd, NULL, NULL));
-    /* exactly the capacity is fine (the endpoint judges the length) */
+    /* Exactly the capacity is fine, and so are the 468 bytes beyond hdr.len
+     * (0): Linux's rx work only drops a used len past the buffer. */
     dev_rx_raw(&h, raw, sizeof raw, 512);
     irq(&h);
     D_EQ(1, CTR(&h)->rx_pkts);
+    D_EQ(1, CTR(&h)->rx_len_slack);
+    D_EQ(0, vep_drops(&h, VEP_DROP_LEN_MISMATCH));
+    D_TRUE(vep_accept(EP(&h), lfd, NULL, NULL) >= 0);
+    h_fini(&h);
+}
+
+TC(rx_used_len_rules, "rx used len as Linux's rx work takes it: beyond 44 + hdr.len only hdr.len "
+                      "bytes are data; short of it the packet is dropped")
+{
+    struct harness h;
+    h_setup(&h);
+    h_start(&h);
+    int fd = h_connect(&h, VSOCK_TYPE_STREAM, 1234, NULL);
+    struct vsock_hdr rw = host_hdr(&h, VSOCK_OP_RW, 1234, 0);
+    uint32_t lport = 0;
+    D_EQ(0, vep_sock_name(EP(&h), fd, &lport, NULL, NULL));
+    rw.dst_port = lport;
+    rw.len = 5;
+    static uint8_t raw[VSOCK_HDR_LEN + 100];
+    vsock_hdr_encode(&rw, raw);
+    memcpy(raw + VSOCK_HDR_LEN, "hello-and-then-garbage", 22);
+    /* used len 44 + 22: five bytes of data, the rest ignored */
+    dev_rx_raw(&h, raw, VSOCK_HDR_LEN + 22, VSOCK_HDR_LEN + 22);
+    irq(&h);
+    D_EQ(1, CTR(&h)->rx_len_slack);
+    uint8_t got[32];
+    D_EQ(5, vep_recv(EP(&h), fd, got, sizeof got, 0, NULL));
+    D_TRUE(memcmp(got, "hello", 5) == 0);
+    /* used len 44 + 4 with hdr.len 5: dropped (Linux: payload_len > len - 44) */
+    dev_rx_raw(&h, raw, VSOCK_HDR_LEN + 22, VSOCK_HDR_LEN + 4);
+    irq(&h);
     D_EQ(1, vep_drops(&h, VEP_DROP_LEN_MISMATCH));
+    D_EQ(-EAGAIN, vep_recv(EP(&h), fd, got, sizeof got, 0, NULL));
+    D_EQ(VEP_SS_CONNECTED, vep_sock_state(EP(&h), fd));
     h_fini(&h);
 }
 
@@ -1534,6 +1599,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, data_both_ways);
     ATF_TP_ADD_TC(tp, tx_backpressure);
     ATF_TP_ADD_TC(tp, tx_split_large_send);
+    ATF_TP_ADD_TC(tp, tx_large_slots_bounded);
     ATF_TP_ADD_TC(tp, seqpacket_split_eom);
     ATF_TP_ADD_TC(tp, tx_chain_indirect);
     ATF_TP_ADD_TC(tp, tx_chain_direct);
@@ -1545,6 +1611,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, hostile_used_idx);
     ATF_TP_ADD_TC(tp, rx_short_len);
     ATF_TP_ADD_TC(tp, rx_len_beyond_capacity);
+    ATF_TP_ADD_TC(tp, rx_used_len_rules);
     ATF_TP_ADD_TC(tp, rx_dst_cid_wrong);
     ATF_TP_ADD_TC(tp, rx_garbage_fuzz);
     ATF_TP_ADD_TC(tp, rx_refill_policy);

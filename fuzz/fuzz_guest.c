@@ -52,9 +52,13 @@ static bool guest_setup(struct guest *g, struct fuzz_in *in)
         .guest_cid = G_GUEST_CID,
         .event_queue = true,
         .max_queued_replies = (cfg & 0x80) ? 0 : 1 + (cfg >> 5 & 3),
+        /* Both rules for malformed chains: vhost's, and ours. */
         .sockets = {.max_sockets = G_MAX_SOCKETS, .max_replies = G_MAX_REPLIES,
                     .buf_alloc = G_BUF_ALLOC, .max_sndbuf = G_SNDBUF,
-                    .max_rx_payload = G_MAX_PAYLOAD, .max_payload = G_MAX_PAYLOAD},
+                    .max_rx_payload = G_MAX_PAYLOAD, .max_payload = G_MAX_PAYLOAD,
+                    /* Both rules for malformed chains: vhost's, and ours. */
+                    .deviate = (cfg >> 5 & 3) == 3 ? VSOCK_DEV_BIT(VSOCK_DEV_RETURN_BAD_CHAINS)
+                                                   : 0},
     };
     int err;
     g->dev = vdev_new(&dc, &err);

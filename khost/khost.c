@@ -36,6 +36,7 @@ struct khost {
     khost_tx_observer tx_obs;
     void *tx_obs_ctx;
     uint16_t tx_seen; /* tx avail entries already shown to tx_obs */
+    uint16_t stopped_at[NQ]; /* where khost_stop found the rings */
 };
 
 static uint64_t align_up(uint64_t v, uint64_t a)
@@ -86,6 +87,7 @@ static void driver_cfg(const struct khost *k, const struct khost_cfg *cfg, struc
     dc->read_cid = read_cid;
     dc->read_cid_ctx = (void *)k;
     dc->rx_buf_size = cfg->rx_buf_size;
+    dc->tiny_rx_ok = cfg->tiny_rx_ok;
     dc->tx_max_payload = cfg->tx_max_payload;
     dc->rx_pause_replies = cfg->rx_pause_replies;
     dc->sockets = cfg->sockets;
@@ -240,6 +242,63 @@ static int bring_up(struct khost *k, const struct khost_cfg *cfg, uint32_t qsize
     (void)vdrv_take_kicks(k->drv); /* device_up kicks both queues */
     static const uint16_t zero[NQ];
     return device_up(k, zero, why, whylen);
+}
+
+/* QEMU's stop (vhost_dev_stop, vhost_vsock_common_stop): each ring's base
+ * read back, then VHOST_VSOCK_SET_RUNNING 0 (vhost_vsock_stop only clears
+ * the queues' backends: the device and its sockets stay). */
+static int pause_device(struct khost *k, uint16_t base[NQ], char *why, size_t whylen)
+{
+    for (unsigned q = 0; q < NQ; q++) {
+        int r = khv_get_vring_base(k->dev, q, &base[q]);
+        if (r != 0) {
+            say(why, whylen, "VHOST_GET_VRING_BASE", r);
+            return r;
+        }
+    }
+    int r = khv_set_running(k->dev, 0);
+    if (r != 0) {
+        say(why, whylen, "VHOST_VSOCK_SET_RUNNING 0", r);
+        return r;
+    }
+    k->running = false;
+    return 0;
+}
+
+int khost_stop(struct khost *k, char *why, size_t whylen)
+{
+    if (!k->running)
+        return -EINVAL;
+    return pause_device(k, k->stopped_at, why, whylen);
+}
+
+int khost_start(struct khost *k, char *why, size_t whylen)
+{
+    if (k->running)
+        return -EINVAL;
+    return device_up(k, k->stopped_at, why, whylen);
+}
+
+int khost_guest_reset(struct khost *k, char *why, size_t whylen)
+{
+    uint16_t base[NQ];
+    int r = k->running ? pause_device(k, base, why, whylen) : 0;
+    if (r != 0)
+        return r;
+    /* vhost reads nothing now: the driver may set its rings up afresh. */
+    vdrv_device_reset(k->drv, khost_now());
+    vqdev_reset(&k->evq);
+    (void)vdrv_take_kicks(k->drv); /* device_up kicks both queues */
+    k->tx_seen = vdrv_queue(k->drv, VSOCK_VQ_TX)->avail_idx_shadow;
+    static const uint16_t zero[NQ];
+    return device_up(k, zero, why, whylen);
+}
+
+int khost_vring_base(struct khost *k, unsigned q, uint16_t *base)
+{
+    if (q >= NQ)
+        return -EINVAL;
+    return khv_get_vring_base(k->dev, q, base);
 }
 
 int khost_restart(struct khost *k, char *why, size_t whylen)

@@ -57,6 +57,7 @@ struct khost_cfg {
     uint64_t guest_cid;       /* 0 = KHOST_DEFAULT_GUEST_CID */
     uint32_t queue_size;      /* rx, tx and event; 0 = KHOST_DEFAULT_QSIZE */
     uint32_t rx_buf_size;     /* 0 = the driver's default */
+    bool tiny_rx_ok;          /* rx_buf_size may be below a header (vdrv_cfg) */
     uint32_t tx_max_payload;  /* 0 = the driver's default */
     uint64_t driver_features; /* what our driver may use; 0 = all it knows */
     uint32_t rx_pause_replies;
@@ -117,6 +118,23 @@ int khost_restart(struct khost *k, char *why, size_t whylen);
 /* khost_restart, then a TRANSPORT_RESET event to our driver (which resets
  * its connections and re-reads guest_cid), as QEMU sends after migration. */
 int khost_transport_reset(struct khost *k, char *why, size_t whylen);
+
+/* What QEMU does to vhost at a VM stop: VHOST_GET_VRING_BASE for each ring,
+ * then VHOST_VSOCK_SET_RUNNING 0. /dev/vhost-vsock stays open, so vhost's
+ * sockets stay connected. -EINVAL when already stopped. */
+int khost_stop(struct khost *k, char *why, size_t whylen);
+/* ... and at cont: the set-up again from SET_FEATURES (the rings at the
+ * bases khost_stop read), SET_RUNNING 1 and a kick on each queue. */
+int khost_start(struct khost *k, char *why, size_t whylen);
+/* The guest resets the device: vhost stopped as at a VM stop, our driver
+ * resets (its connections reset, its rings set up afresh), and vhost
+ * started again on them from index 0, as QEMU does when the guest's driver
+ * comes back. */
+int khost_guest_reset(struct khost *k, char *why, size_t whylen);
+/* VHOST_GET_VRING_BASE of a running queue (0 rx, 1 tx): the next avail
+ * entry vhost will read. Taken under vhost's queue lock, so every chain
+ * before it has been handled (returned, or kept with a queue error). */
+int khost_vring_base(struct khost *k, unsigned q, uint16_t *base);
 
 /* ---- hand-made descriptor chains on the tx ring -------------------------- */
 

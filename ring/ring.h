@@ -232,6 +232,10 @@ struct vq_device_cfg {
     struct vring_layout layout;
     bool event_idx;
     bool indirect;
+    /* A malformed chain stays at the head of the avail ring, so every later
+     * pop meets it again (vhost_get_vq_desc does not move last_avail_idx on
+     * error); false: its head is consumed and later chains go through. */
+    bool stop_at_bad_head;
 };
 
 struct vq_device {
@@ -247,7 +251,8 @@ struct vq_device {
     uint16_t signalled_used;
     bool signalled_used_valid;
     bool notify_enabled;
-    uint32_t popped; /* chains popped and not yet pushed */
+    bool stop_at_bad_head;
+    uint32_t popped; /* chains popped and not yet pushed (nor kept) */
 };
 
 /* One descriptor's buffer as the device sees it. */
@@ -282,15 +287,22 @@ int vqdev_init(struct vq_device *dev, const struct gmem *m, const struct vq_devi
 /* Back to the state after init (the driver reset the device). */
 void vqdev_reset(struct vq_device *dev);
 /* Continue a ring from a saved position (vhost's SET_VRING_BASE on a
- * restart): both indices at idx, as nothing is in flight then.
- * RING_E_NOT_READY before init, RING_E_INVAL while popped chains are out. */
+ * restart): the next chain is avail entry idx, and the used index is the one
+ * in ring memory (as vhost_vq_init_access reads it: chains the device kept
+ * were never returned). RING_E_NOT_READY before init, RING_E_INVAL while
+ * popped chains are out. */
 int vqdev_set_base(struct vq_device *dev, uint16_t idx);
 
 /* 1 and *chain ready to iterate when a chain is available, 0 when none.
- * The whole chain is validated first; on error the head is consumed (as vhost
- * does, the ring is then broken and the caller should stop the queue) and the
- * error is returned. */
+ * The whole chain is validated first; on error the error is returned and the
+ * head is consumed, or with stop_at_bad_head left where it is (vhost: the
+ * ring is then stuck at that chain). */
 int vqdev_pop(struct vq_device *dev, struct vq_chain *chain);
+/* The device keeps the chain it popped last for good, never to return it
+ * (what vhost does after vq_err): it no longer counts as popped, and the
+ * driver will never see it again. RING_E_USED_OVERFLOW when nothing popped
+ * is outstanding. */
+int vqdev_keep(struct vq_device *dev);
 bool vqdev_has_avail(const struct vq_device *dev);
 /* Undo the last pop (the caller could not use the chain yet). */
 void vqdev_unpop(struct vq_device *dev);

@@ -20,6 +20,7 @@ int vqdev_init(struct vq_device *dev, const struct gmem *m, const struct vq_devi
     dev->num = cfg->layout.num;
     dev->event_idx = cfg->event_idx;
     dev->indirect = cfg->indirect;
+    dev->stop_at_bad_head = cfg->stop_at_bad_head;
     dev->desc = desc;
     dev->avail = avail;
     dev->used = used;
@@ -44,7 +45,7 @@ int vqdev_set_base(struct vq_device *dev, uint16_t idx)
     if (dev->popped != 0)
         return RING_E_INVAL;
     dev->last_avail_idx = idx;
-    dev->used_idx = idx;
+    dev->used_idx = vr_ld16_acquire(dev->used + USED_IDX);
     dev->signalled_used_valid = false;
     return RING_OK;
 }
@@ -175,15 +176,27 @@ int vqdev_pop(struct vq_device *dev, struct vq_chain *chain)
         return RING_E_AVAIL_IDX;
 
     uint16_t head = vr_ld16(dev->avail + AVAIL_RING(dev->last_avail_idx & (dev->num - 1)));
-    dev->last_avail_idx++;
-    if (head >= dev->num)
-        return RING_E_HEAD_RANGE;
-    chain_begin(chain, dev, head);
-    int err = validate_chain(chain);
-    if (err < 0)
+    int err = RING_E_HEAD_RANGE;
+    if (head < dev->num) {
+        chain_begin(chain, dev, head);
+        err = validate_chain(chain);
+    }
+    if (err < 0) {
+        if (!dev->stop_at_bad_head)
+            dev->last_avail_idx++;
         return err;
+    }
+    dev->last_avail_idx++;
     dev->popped++;
     return 1;
+}
+
+int vqdev_keep(struct vq_device *dev)
+{
+    if (dev->popped == 0)
+        return RING_E_USED_OVERFLOW;
+    dev->popped--;
+    return RING_OK;
 }
 
 void vqdev_unpop(struct vq_device *dev)

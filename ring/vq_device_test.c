@@ -819,6 +819,56 @@ ATF_TC_BODY(dev_err_head_range, tc)
     xfix_fini(&f);
 }
 
+RT_TC(dev_err_stop_at_bad_head, "with stop_at_bad_head a malformed chain stays at the head: "
+                                 "every pop meets it again, the chains behind it never come");
+ATF_TC_BODY(dev_err_stop_at_bad_head, tc)
+{
+    struct xfix f;
+    struct vq_device_cfg c;
+    struct vq_chain ch;
+
+    rt_env_init(&f.e, 8, 0, DATA_SIZE);
+    c = rt_dev_cfg(&f.e, false, false);
+    c.stop_at_bad_head = true;
+    T_ERR(RING_OK, vqdev_init(&f.v, &f.e.mem, &c), "vqdev_init");
+    dput(&f, 2, 0, 16, 0, 0);
+    rt_hand_offer(&f.e, 2);
+    rt_hand_offer(&f.e, 8);
+    rt_hand_offer(&f.e, 2);
+    pop_ok(&f, &ch, 2);
+    pop_err(&f, RING_E_HEAD_RANGE, "head 8 in a queue of 8");
+    pop_err(&f, RING_E_HEAD_RANGE, "head 8 met again");
+    T_EQ(1, f.v.last_avail_idx, "stuck at the bad entry");
+    T_EQ(1, f.v.popped, "only the good chain is out");
+    xfix_fini(&f);
+}
+
+RT_TC(dev_keep, "a kept chain is never returned: it leaves the popped count, used idx stays");
+ATF_TC_BODY(dev_keep, tc)
+{
+    struct xfix f;
+    struct vq_chain ch;
+
+    xfix_init(&f, 8, false, false);
+    T_ERR(RING_E_USED_OVERFLOW, vqdev_keep(&f.v), "nothing popped");
+    dput(&f, 0, 0, 16, 0, 0);
+    dput(&f, 1, 0x100, 16, 0, 0);
+    rt_hand_offer(&f.e, 0);
+    rt_hand_offer(&f.e, 1);
+    pop_ok(&f, &ch, 0);
+    T_ERR(RING_OK, vqdev_keep(&f.v), "keep 0");
+    T_EQ(0, f.v.popped, "kept: no longer popped");
+    pop_ok(&f, &ch, 1);
+    T_ERR(RING_OK, vqdev_push(&f.v, 1, 0), "push 1");
+    T_ERR(RING_E_USED_OVERFLOW, vqdev_push(&f.v, 0, 0), "the kept chain cannot be pushed");
+    T_EQ(1, rt_used_idx(&f.e), "one used entry");
+    /* A restart at avail entry 2 continues from the used idx in memory. */
+    T_ERR(RING_OK, vqdev_set_base(&f.v, 2), "set base");
+    T_EQ(2, f.v.last_avail_idx, "avail base");
+    T_EQ(1, f.v.used_idx, "used idx from ring memory");
+    xfix_fini(&f);
+}
+
 RT_TC(dev_err_next_range, "desc.next >= Q is RING_E_NEXT_RANGE");
 ATF_TC_BODY(dev_err_next_range, tc)
 {
@@ -1215,6 +1265,8 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, dev_queue_full);
     ATF_TP_ADD_TC(tp, dev_err_avail_idx);
     ATF_TP_ADD_TC(tp, dev_err_head_range);
+    ATF_TP_ADD_TC(tp, dev_err_stop_at_bad_head);
+    ATF_TP_ADD_TC(tp, dev_keep);
     ATF_TP_ADD_TC(tp, dev_err_next_range);
     ATF_TP_ADD_TC(tp, dev_err_next_range_indirect);
     ATF_TP_ADD_TC(tp, dev_err_loop_self);

@@ -325,18 +325,62 @@ static void run_actor(struct sim *s, uint32_t a)
 
 /* ---- faults that act on the world ---- */
 
-static void device_restart(struct sim *s)
+int sim_device_reset(struct sim *s)
 {
-    sim_note_fault(s, FAULT_DEVICE_RESTART, NULL);
-    sim_flows_disrupt_all(s);
+    s->paused_until = 0; /* the reset starts the device */
+    sim_flows_device_reset(s);
     s->nnotes = 0;
     s->kick_ready = s->irq_ready = 0;
     int err = world_device_reset(s->w, s->now);
     /* A reset event still on the ring is gone with the old rings. */
     const struct vdrv_counters *dc = vdrv_counters(world_driver(s->w));
     s->resets_injected = dc->transport_resets + dc->bad_events;
+    return err;
+}
+
+void sim_device_stop(struct sim *s)
+{
+    world_device_stop(s->w);
+}
+
+int sim_device_start(struct sim *s)
+{
+    int err = world_device_start(s->w);
+    /* vhost's poll finds the kicks it missed when QEMU hands it the kick
+     * eventfd again: the device looks at tx. */
+    if (err == 0)
+        s->kick_ready |= 1u << VSOCK_VQ_TX;
+    return err;
+}
+
+static void device_restart(struct sim *s)
+{
+    sim_note_fault(s, FAULT_DEVICE_RESTART, NULL);
+    int err = sim_device_reset(s);
     if (err < 0)
         sim_fail(s, SIM_ERROR, "device-restart", "device restart failed: %s", strerror(-err));
+}
+
+/* A VM stop: vhost stops where it is and nobody is told; the cont comes
+ * when the pause is over (end_pause). */
+static void device_pause(struct sim *s)
+{
+    if (s->paused_until != 0)
+        return;
+    sim_note_fault(s, FAULT_DEVICE_PAUSE, NULL);
+    sim_device_stop(s);
+    s->paused_until = s->now + 1 + sim_decide(s, "pause-ns", 5000000);
+}
+
+static void end_pause(struct sim *s)
+{
+    if (s->paused_until == 0 || s->now < s->paused_until)
+        return;
+    s->paused_until = 0;
+    int err = sim_device_start(s);
+    if (err < 0)
+        sim_fail(s, SIM_ERROR, "device-pause", "device start after a pause failed: %s",
+                 strerror(-err));
 }
 
 static void transport_reset(struct sim *s)
@@ -372,10 +416,16 @@ static void inject_faults(struct sim *s)
         sim_note_fault(s, FAULT_SPURIOUS_IRQ, q == 0 ? "rx" : q == 1 ? "tx" : "event");
         s->irq_ready |= 1u << q;
     }
+    /* A stopped VM neither migrates (TRANSPORT_RESET) nor resets its
+     * device: those wait for the cont. */
+    if (s->paused_until != 0)
+        return;
     if (sim_chance(s, "transport-reset", ppm[FAULT_TRANSPORT_RESET]))
         transport_reset(s);
     if (sim_chance(s, "device-restart", ppm[FAULT_DEVICE_RESTART]))
         device_restart(s);
+    if (sim_chance(s, "device-pause", ppm[FAULT_DEVICE_PAUSE]))
+        device_pause(s);
 }
 
 /* ---- the oracle ---- */
@@ -401,6 +451,8 @@ static uint64_t next_event_time(const struct sim *s)
         t = s->device_stall_until;
     if (s->rx_starve_until > s->now && s->rx_starve_until < t)
         t = s->rx_starve_until;
+    if (s->paused_until > s->now && s->paused_until < t)
+        t = s->paused_until;
     return t;
 }
 
@@ -448,6 +500,7 @@ static bool step(struct sim *s)
     uint32_t *actors = s->actors;
     collect_notes(s);
     deliver_due_notes(s);
+    end_pause(s);
     inject_faults(s);
     uint32_t n = runnable_actors(s, actors);
     if (n == 0) {

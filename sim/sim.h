@@ -39,6 +39,7 @@ enum sim_fault {
     FAULT_TRANSPORT_RESET,  /* per step: the device sends TRANSPORT_RESET */
     FAULT_DEVICE_RESTART,   /* per step: device reset and renegotiation */
     FAULT_CONNECT_TIMEOUT,  /* per connect: the device stalls past the connect timeout */
+    FAULT_DEVICE_PAUSE,     /* per step: a VM stop and cont; no connection may notice */
     FAULT_COUNT
 };
 
@@ -181,6 +182,13 @@ struct sim *sim_open(const struct sim_cfg *cfg, struct sim_result *res);
 bool sim_run_until(struct sim *s, bool (*cond)(void *ctx), void *ctx, uint64_t deadline_ns);
 uint64_t sim_now(const struct sim *s);
 struct world *sim_world(struct sim *s);
+/* On the caller's request, what the device-restart fault does: the guest
+ * resets the device (world_device_reset); 0 or the device's start error. */
+int sim_device_reset(struct sim *s);
+/* A VM stop and cont (world_device_stop / world_device_start): the guest
+ * notices nothing; on start the device looks at tx again. */
+void sim_device_stop(struct sim *s);
+int sim_device_start(struct sim *s);
 bool sim_stopped(const struct sim *s);
 /* Final oracle (and with final_checks, no socket may remain), statistics,
  * the trace's end record; frees the simulation. */

@@ -23,6 +23,7 @@ static const struct {
     [FAULT_TRANSPORT_RESET] = {"transport-reset", "per step: the device sends TRANSPORT_RESET"},
     [FAULT_DEVICE_RESTART] = {"device-restart", "per step: device reset, rings set up again"},
     [FAULT_CONNECT_TIMEOUT] = {"connect-timeout", "per connect: the device stalls 2.5 s, past the 2 s connect timeout"},
+    [FAULT_DEVICE_PAUSE] = {"device-pause", "per step: a VM stop of up to 5 ms, then cont (vhost stopped and started where it was); nothing may be lost"},
 };
 
 const char *sim_fault_name(enum sim_fault f)

@@ -305,7 +305,21 @@ static void close_side(struct sim *s, struct flow_side *sd)
 {
     close_fd(s, sd, &sd->fd);
     close_fd(s, sd, &sd->lfd);
+    if (sd->st != SIDE_CLOSED)
+        sd->closed_at = s->now;
     sd->st = SIDE_CLOSED;
+}
+
+/* When the harness gives up on side sd of a flow a device reset hit: its
+ * peer side is closed, so nothing more may ever come (a half-open host end
+ * waits for ever, as on Linux). UINT64_MAX: not such a side. */
+static uint64_t give_up_at(const struct flow *f, const struct flow_side *sd)
+{
+    const struct flow_side *other = sd == &f->cl ? &f->sv : &f->cl;
+    if (!f->device_reset || sd->st != SIDE_OPEN || other->st != SIDE_CLOSED)
+        return UINT64_MAX;
+    uint64_t since = other->closed_at > f->device_reset_at ? other->closed_at : f->device_reset_at;
+    return since + SIM_HALF_OPEN_GIVE_UP_NS;
 }
 
 static void finish_if_closed(struct sim *s, struct flow *f)
@@ -417,6 +431,8 @@ static bool side_runnable(const struct sim *s, const struct flow *f, bool client
     const struct flow_side *sd = client ? &f->cl : &f->sv;
     if (sd->st == SIDE_NONE || sd->st == SIDE_CLOSED || s->now < sd->stall_until)
         return false;
+    if (s->now >= give_up_at(f, sd))
+        return true;
     const struct vep *ep = sd->guest ? s->g : s->h;
     if (sd->st == SIDE_LISTENING)
         return (vep_poll(ep, sd->lfd) & (VEP_POLLIN | VEP_POLLERR)) != 0;
@@ -451,10 +467,11 @@ uint64_t sim_flows_next_wake(const struct sim *s)
     uint64_t t = UINT64_MAX;
     for (uint32_t k = 0; k < s->nactive; k++) {
         const struct flow *f = &s->flows[s->active[k]];
-        if (f->cl.stall_until > s->now && f->cl.stall_until < t)
-            t = f->cl.stall_until;
-        if (f->sv.stall_until > s->now && f->sv.stall_until < t)
-            t = f->sv.stall_until;
+        uint64_t w[4] = {f->cl.stall_until, f->sv.stall_until, give_up_at(f, &f->cl),
+                         give_up_at(f, &f->sv)};
+        for (int i = 0; i < 4; i++)
+            if (w[i] > s->now && w[i] < t)
+                t = w[i];
     }
     return t;
 }
@@ -714,6 +731,10 @@ void sim_flow_run(struct sim *s, uint32_t actor)
         finish_if_closed(s, f);
         return;
     }
+    if (s->now >= give_up_at(f, sd)) {
+        abort_flow(s, f); /* half-open since the device reset: ended by the fault */
+        return;
+    }
     if (sd->st == SIDE_LISTENING)
         do_accept(s, f);
     else if (sd->st == SIDE_CONNECTING)
@@ -731,6 +752,17 @@ void sim_flows_disrupt_all(struct sim *s)
     for (uint32_t i = 0; i < s->nflows; i++)
         if (s->flows[i].st == FLOW_ACTIVE)
             s->flows[i].disrupted = true;
+}
+
+void sim_flows_device_reset(struct sim *s)
+{
+    for (uint32_t i = 0; i < s->nflows; i++) {
+        if (s->flows[i].st != FLOW_ACTIVE)
+            continue;
+        s->flows[i].disrupted = true;
+        s->flows[i].device_reset = true;
+        s->flows[i].device_reset_at = s->now;
+    }
 }
 
 void sim_flows_disrupt_connecting(struct sim *s)

@@ -31,6 +31,7 @@ struct flow_side {
     int fd;
     int lfd;             /* server's listener until it accepts */
     uint64_t stall_until;
+    uint64_t closed_at;  /* when it became SIDE_CLOSED */
     bool sent_eof;       /* shut down for writing (or closed) */
     bool got_eof;
 };
@@ -47,6 +48,10 @@ struct flow {
     uint32_t total;       /* stream bytes, or seqpacket messages */
     uint32_t max_msg;
     bool disrupted;       /* a fault hit it: it may end early, never with bad data */
+    /* The guest reset the device while it ran (at device_reset_at): its host
+     * end may be half-open, waiting for ever for a guest end that is gone. */
+    bool device_reset;
+    uint64_t device_reset_at;
     bool aborted;         /* it ended early */
     struct flow_side cl, sv;
     uint64_t c2s_sent, c2s_rcvd; /* stream bytes, or messages */
@@ -79,6 +84,7 @@ struct sim {
     uint64_t resets_injected; /* TRANSPORT_RESET events put on the event queue */
     uint64_t device_stall_until;
     uint64_t rx_starve_until;
+    uint64_t paused_until; /* the device is stopped (device-pause) until then; 0: running */
     struct flow *flows;
     uint32_t nflows;
     uint32_t *active;  /* indices of the FLOW_ACTIVE flows, ascending */
@@ -116,6 +122,12 @@ void sim_flow_run(struct sim *s, uint32_t actor);
 uint64_t sim_flows_next_wake(const struct sim *s);
 /* A fault that breaks connections hit: every active flow may now end early. */
 void sim_flows_disrupt_all(struct sim *s);
+/* The guest reset the device: as sim_flows_disrupt_all, and since vhost
+ * keeps host connections through it, a host end may now be half-open; once
+ * the flow's other side is closed, the harness gives up on it after
+ * SIM_HALF_OPEN_GIVE_UP_NS, as a test with a timeout would. */
+void sim_flows_device_reset(struct sim *s);
+#define SIM_HALF_OPEN_GIVE_UP_NS 1000000000ull
 /* Flows whose client is connecting now (a device stall will time them out). */
 void sim_flows_disrupt_connecting(struct sim *s);
 bool sim_flows_all_done(const struct sim *s);

@@ -38,8 +38,9 @@ static const struct scenario builtin[] = {
                G(FLOW_SEQPACKET, CLIENT_ANY, 2, 2, 8192, 32, 5700),
                G(FLOW_ECHO, CLIENT_ANY, 50, 4, 256, 0, 5800)}},
     {.name = "reset-storm",
-     .description = "connections under transport resets, device restarts and peer resets",
-     .faults = "transport-reset=0.0005,device-restart=0.0002,peer-reset=0.002,kick-delay=0.05",
+     .description = "connections under transport resets, device restarts, VM pauses and peer resets",
+     .faults = "transport-reset=0.0005,device-restart=0.0002,device-pause=0.0005,peer-reset=0.002,"
+               "kick-delay=0.05",
      .ngroups = 2,
      .group = {G(FLOW_ECHO, CLIENT_ANY, 24, 6, 16384, 0, 5900),
                G(FLOW_SEQPACKET, CLIENT_ANY, 6, 2, 4096, 16, 6000)}},

@@ -93,9 +93,9 @@ static void check_only(const struct sim_faults *f, enum sim_fault a, uint32_t pa
     }
 }
 
-TC(faults_catalogue, "twelve faults, each with a distinct name and a help line")
+TC(faults_catalogue, "thirteen faults, each with a distinct name and a help line")
 {
-    ATF_REQUIRE_EQ(12, FAULT_COUNT);
+    ATF_REQUIRE_EQ(13, FAULT_COUNT);
     for (int i = 0; i < FAULT_COUNT; i++) {
         const char *n = sim_fault_name((enum sim_fault)i);
         ATF_CHECK_MSG(strcmp(n, "fault?") != 0 && n[0] != '\0', "fault %d has no name", i);
@@ -107,6 +107,7 @@ TC(faults_catalogue, "twelve faults, each with a distinct name and a help line")
     STR_EQ("", sim_fault_help(FAULT_COUNT));
     STR_EQ("kick-delay", sim_fault_name(FAULT_KICK_DELAY));
     STR_EQ("connect-timeout", sim_fault_name(FAULT_CONNECT_TIMEOUT));
+    STR_EQ("device-pause", sim_fault_name(FAULT_DEVICE_PAUSE));
 }
 
 TC(faults_parse_valid, "none, all=RATE and lists parse to exact parts per million")
@@ -239,7 +240,8 @@ TC(faults_format_round_trip, "the canonical form parses back to the same rates")
     format_is("all=0.002",
               "kick-delay=0.002,irq-delay=0.002,spurious-kick=0.002,spurious-irq=0.002,"
               "rx-starve=0.002,tiny-rings=0.002,host-stall=0.002,guest-stall=0.002,"
-              "peer-reset=0.002,transport-reset=0.002,device-restart=0.002,connect-timeout=0.002");
+              "peer-reset=0.002,transport-reset=0.002,device-restart=0.002,connect-timeout=0.002,"
+              "device-pause=0.002");
 
     /* every fault at a spread of rates, alone */
     static const uint32_t rates[] = {1, 9, 10, 999, 1000, 12345, 100000, 500000, 999999, 1000000};
@@ -910,6 +912,40 @@ TC(determinism_seeds_differ, "different seeds give different traces and digests"
     }
 }
 
+TC(device_pause_disrupts_nothing, "VM stops and conts (device-pause) end no flow early: every "
+                                  "byte arrives, as vhost keeps host sockets through SET_RUNNING 0")
+{
+    uint64_t pauses = 0;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        struct sim_cfg cfg;
+        cfg_init(&cfg, "mixed", "device-pause=0.02,kick-delay=0.05", seed);
+        struct sim_result res;
+        sim_run(&cfg, &res);
+        ATF_CHECK_MSG(res.status == SIM_OK, "seed %" PRIu64 ": %s", seed, res.message);
+        ATF_CHECK_EQ_MSG(0, res.stats.flows_disrupted, "seed %" PRIu64 ": flows ended early", seed);
+        ATF_CHECK_EQ(res.stats.flows, res.stats.flows_completed);
+        pauses += res.stats.faults[FAULT_DEVICE_PAUSE];
+    }
+    ATF_CHECK_MSG(pauses > 40, "only %" PRIu64 " pauses in 40 runs", pauses);
+}
+
+TC(device_restart_half_open_ends, "guest device resets leave host ends half-open (vhost keeps "
+                                  "them); the flows they hit still end, by the fault")
+{
+    uint64_t restarts = 0, disrupted = 0;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        struct sim_cfg cfg;
+        cfg_init(&cfg, "echo", "device-restart=0.005", seed);
+        struct sim_result res;
+        sim_run(&cfg, &res);
+        ATF_CHECK_MSG(res.status == SIM_OK, "seed %" PRIu64 ": %s", seed, res.message);
+        restarts += res.stats.faults[FAULT_DEVICE_RESTART];
+        disrupted += res.stats.flows_disrupted;
+    }
+    ATF_CHECK_MSG(restarts > 0 && disrupted > 0, "%" PRIu64 " restarts, %" PRIu64 " flows hit",
+                  restarts, disrupted);
+}
+
 TC(determinism_digest_stable, "known seeds give known digests, with or without trace and oracle")
 {
     /* Golden values, the same on every compiler and optimisation level (ci/
@@ -920,8 +956,8 @@ TC(determinism_digest_stable, "known seeds give known digests, with or without t
         const char *faults;
         uint64_t seed, steps, decisions, digest;
     } golden[] = {
-        {"echo", "none", 1, 360, 650, 0x28ed435c5d25b758ull},
-        {"mixed", NULL, 42, 2438, 9258, 0xe22b4321a530e07full},
+        {"echo", "none", 1, 360, 650, 0xeda13413add68745ull},
+        {"mixed", NULL, 42, 2444, 9279, 0xa31490f689da92a1ull},
     };
     for (size_t i = 0; i < sizeof(golden) / sizeof(golden[0]); i++) {
         for (int variant = 0; variant < 3; variant++) {
@@ -1261,6 +1297,8 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, sweep_reset_storm);
     ATF_TP_ADD_TC(tp, determinism_same_seed_same_trace);
     ATF_TP_ADD_TC(tp, determinism_seeds_differ);
+    ATF_TP_ADD_TC(tp, device_pause_disrupts_nothing);
+    ATF_TP_ADD_TC(tp, device_restart_half_open_ends);
     ATF_TP_ADD_TC(tp, determinism_digest_stable);
     ATF_TP_ADD_TC(tp, replay_reproduces);
     ATF_TP_ADD_TC(tp, replay_changed_decision);

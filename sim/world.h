@@ -45,6 +45,7 @@ struct world_cfg {
     uint64_t features;              /* the device's offer; 0 = the device's default */
     uint64_t driver_features;       /* what the driver will take; 0 = all it knows */
     uint32_t rx_buf_size;           /* guest rx buffer incl. header; 0 = driver default */
+    bool tiny_rx_ok;                /* rx_buf_size may be below a header (vdrv_cfg) */
     uint32_t tx_max_payload;        /* guest tx packet payload; 0 = driver default */
     uint32_t max_queued_replies;    /* device; 0 = the tx queue size, as vhost */
     uint32_t rx_pause_replies;      /* driver (vdrv_cfg); 0 = its default,
@@ -98,24 +99,45 @@ bool world_quiescent(const struct world *w);
 const char *world_check(struct world *w);
 
 /* Connections one side may have lost without telling the other: a
- * TRANSPORT_RESET or a device restart resets the guest's (or the host's)
- * end locally, as Linux does, leaving the other end half-open until it is
- * used or closed. world_check does not ask for the mirror of a connection
+ * TRANSPORT_RESET or a device reset resets the guest's end locally, as
+ * Linux does, leaving the host's end half-open until it sends and gets the
+ * guest's RST (or is closed). world_check does not ask for the mirror of a connection
  * for which exempt returns true. */
 typedef bool (*world_exempt_fn)(void *ctx, bool guest_side, const struct vep_conn_info *c);
 void world_set_exempt(struct world *w, world_exempt_fn fn, void *ctx);
 
 /* A device reset as the guest drives it (status 0, then the queues set up
- * again and DRIVER_OK): the device stops and resets its connections, the
- * driver reclaims its chains, resets its connections and reposts buffers,
- * and the device starts again with the same features and layouts.
+ * again and DRIVER_OK): the device stops (vdev_reset: host connections stay,
+ * as vhost's do), the driver reclaims its chains, resets its connections (as
+ * Linux's virtio_vsock_vqs_del) and reposts buffers, and the device starts
+ * again with the same features and layouts. A host connection whose guest
+ * end went away is half-open until it sends and the guest answers with RST.
  * Listeners survive on both sides. Returns vdev_start's result. */
 int world_device_reset(struct world *w, uint64_t now);
+/* A VM stop and cont as QEMU drives vhost (VHOST_VSOCK_SET_RUNNING 0, then
+ * the rings handed over again where they stopped and RUNNING 1): the guest
+ * notices nothing, its kicks meanwhile are lost, host sockets keep queueing
+ * for it, and on start the device delivers that and looks at tx. */
+void world_device_stop(struct world *w);
+int world_device_start(struct world *w);
 
 /* A conformance case presented malformed chains on purpose and has seen the
  * outcome: the malformed chains the device has met so far are not an
  * oracle violation; any it meets later still are. */
 void world_accept_ring_errors(struct world *w);
+/* A case speaks raw packets through the driver on queue q: the device may
+ * keep the driver's chains with a queue error (a crafted packet vhost would
+ * refuse), and that is no violation. */
+void world_accept_kept_chains(struct world *w, enum vsock_vq q);
+/* A case made the device misreport rx used lens: packets the guest driver
+ * then drops (as Linux would) are lost to their connection, so that every
+ * byte sent arrives is no longer asked. */
+void world_accept_lost_bytes(struct world *w);
+/* A case wrote hand-made chains on the idle queue q and the driver adopted
+ * the ring's indices: the chains the device still holds (kept with a queue
+ * error, or left at the head of avail after a ring error, where every later
+ * kick meets it again) are not the driver's. Also accepts the errors. */
+void world_adopt_foreign_chains(struct world *w, enum vsock_vq q);
 
 /* Queue bits on which the device has signalled a ring error (its error
  * eventfd) to world_step so far. */

@@ -368,9 +368,16 @@ TC(world_new_defaults, "A default world negotiates everything, posts rx and even
     struct t t;
     t_init(&t);
     struct vdrv *drv = world_driver(t.w);
-    uint64_t want = BASE_FEATURES | BIT(VIRTIO_VSOCK_F_SEQPACKET) | BIT(VIRTIO_F_EVENT_IDX) |
-                    BIT(VIRTIO_F_INDIRECT_DESC);
+    /* vhost's socket and ring bits: no STREAM bit, stream is implied. */
+    uint64_t want = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_VSOCK_F_SEQPACKET) |
+                    BIT(VIRTIO_F_EVENT_IDX) | BIT(VIRTIO_F_INDIRECT_DESC);
     TT_EQ(want, vdrv_features(drv), "features");
+    /* Linux's rx buffer: one descriptor of SKB_WITH_OVERHEAD(4096), header
+     * included. */
+    uint8_t d[16];
+    TT_EQ(RING_OK, gmem_read(world_mem(t.w), world_layout(t.w, VSOCK_VQ_RX)->desc, d, 16), "desc");
+    TT_EQ(3776, (uint32_t)d[8] | (uint32_t)d[9] << 8 | (uint32_t)d[10] << 16, "rx buffer bytes");
+    TT_EQ(VIRTQ_DESC_F_WRITE, d[12], "one writable descriptor");
     TT_EQ(WORLD_DEFAULT_GUEST_CID, vdrv_guest_cid(drv), "guest cid");
     TT_EQ(WORLD_DEFAULT_GUEST_CID, vep_local_cid(t.g), "guest endpoint cid");
     TT_TRUE(world_step(t.w, t.now), "the probe's kicks are pending");
@@ -1129,20 +1136,44 @@ static void reset_scene_start(struct t *t, struct reset_scene *s)
     TT_TRUE(s->f[0].rcvd < s->f[0].total && s->f[1].rcvd < s->f[1].total, "mid-transfer");
 }
 
-/* Every connection is reset on the guest side and orphaned on the host side
- * (as vhost does: still CONNECTED, ECONNRESET, unread data then EOF, EPIPE),
- * listeners survive, and new connections both ways carry data. */
-static void reset_scene_check(struct t *t, struct reset_scene *s)
+/* A host connection whose guest end a device reset took away: vhost keeps
+ * it (no error), half-open until it sends; the guest then answers with RST
+ * and it ends. It may have sent already (credit updates, queued data). */
+static void check_half_open(struct t *t, int fd, int i)
+{
+    TT_EQ(0, vep_sock_error(t->h, fd), "host conn %d: no error, vhost kept it", i);
+    if (vep_sock_state(t->h, fd) == VEP_SS_CONNECTED) {
+        TT_TRUE(vep_send(t->h, fd, "x", 1, 0) == 1, "host conn %d still sends", i);
+        t_settle(t);
+    }
+    TT_EQ(VEP_SS_CLOSING, vep_sock_state(t->h, fd), "host conn %d ended by the guest's RST", i);
+}
+
+/* A host connection orphaned as vhost_vsock_reset_orphans does: still
+ * CONNECTED, ECONNRESET, unread data then EOF, EPIPE. */
+static void check_orphaned(struct t *t, int fd, int i)
+{
+    TT_EQ(VEP_SS_CONNECTED, vep_sock_state(t->h, fd), "host conn %d orphaned", i);
+    TT_TRUE(vep_poll(t->h, fd) & VEP_POLLERR, "host conn %d POLLERR", i);
+    TT_EQ(-ECONNRESET, vep_sock_error(t->h, fd), "host conn %d error", i);
+    TT_EQ(-EPIPE, vep_send(t->h, fd, "x", 1, 0), "host conn %d cannot send", i);
+}
+
+/* Every connection is reset on the guest side; on the host side orphaned
+ * (a TRANSPORT_RESET: the old vhost device was released) or half-open (a
+ * device reset); listeners survive, and new connections both ways carry
+ * data. */
+static void reset_scene_check_as(struct t *t, struct reset_scene *s, bool orphaned)
 {
     int gfd[2] = {s->g1, s->g2}, hfd[2] = {s->h1, s->h2};
     for (int i = 0; i < 2; i++) {
         TT_EQ(VEP_SS_UNCONNECTED, vep_sock_state(t->g, gfd[i]), "guest conn %d reset", i);
         TT_EQ(-ECONNRESET, vep_sock_error(t->g, gfd[i]), "guest conn %d error", i);
         TT_TRUE(vep_send(t->g, gfd[i], "x", 1, 0) < 0, "guest conn %d cannot send", i);
-        TT_EQ(VEP_SS_CONNECTED, vep_sock_state(t->h, hfd[i]), "host conn %d orphaned", i);
-        TT_TRUE(vep_poll(t->h, hfd[i]) & VEP_POLLERR, "host conn %d POLLERR", i);
-        TT_EQ(-ECONNRESET, vep_sock_error(t->h, hfd[i]), "host conn %d error", i);
-        TT_EQ(-EPIPE, vep_send(t->h, hfd[i], "x", 1, 0), "host conn %d cannot send", i);
+        if (orphaned)
+            check_orphaned(t, hfd[i], i);
+        else
+            check_half_open(t, hfd[i], i);
         uint8_t rb[4096];
         int64_t r;
         while ((r = vep_recv(t->h, hfd[i], rb, sizeof(rb), 0, NULL)) > 0)
@@ -1168,6 +1199,11 @@ static void reset_scene_check(struct t *t, struct reset_scene *s)
     }
 }
 
+static void reset_scene_check(struct t *t, struct reset_scene *s)
+{
+    reset_scene_check_as(t, s, true);
+}
+
 TC(transport_reset_mid_transfer, "TRANSPORT_RESET mid-transfer: connections reset, listeners "
                                  "survive, new connections work")
 {
@@ -1191,7 +1227,9 @@ TC(transport_reset_mid_transfer, "TRANSPORT_RESET mid-transfer: connections rese
  * queue's worth each way. */
 static void reply_flood(struct t *t, uint32_t rx_pause_replies, struct reset_scene *s)
 {
-    struct world_cfg c = {.qsize = {16, 16, 4}, .rx_pause_replies = rx_pause_replies};
+    /* 4 KiB packets both ways: many of them in flight. */
+    struct world_cfg c = {.qsize = {16, 16, 4}, .rx_pause_replies = rx_pause_replies,
+                          .rx_buf_size = 4096, .tx_max_payload = 4096};
     t_init_cfg(t, &c);
     reset_scene_start(t, s);
     TT_EQ(0, vdev_inject_transport_reset(world_device(t->w)), "inject");
@@ -1234,8 +1272,8 @@ TC(reply_flood_default_rule, "The driver's default pause rule rides out the same
     t_fini(&t);
 }
 
-TC(device_reset_recovery, "A device reset mid-transfer: connections reset, listeners survive, "
-                          "the rings run again")
+TC(device_reset_recovery, "A device reset mid-transfer: guest connections reset, host ones "
+                          "half-open until they send, listeners survive, the rings run again")
 {
     struct world_cfg c = {.qsize = {16, 16, 4}};
     struct t t;
@@ -1246,13 +1284,37 @@ TC(device_reset_recovery, "A device reset mid-transfer: connections reset, liste
     TT_EQ(0, world_device_reset(t.w, t.now), "reset");
     TT_EQ(posted + 16, vdrv_counters(world_driver(t.w))->rx_bufs_posted, "rx reposted");
     t_settle(&t);
-    reset_scene_check(&t, &s);
+    reset_scene_check_as(&t, &s, false);
     /* And a second time, on an idle world. */
     TT_EQ(0, world_device_reset(t.w, t.now), "reset again");
     int g, h;
     g2h(&t, STREAM, HOST_PORT + 1, &g, &h);
     t_send_str(t.g, g, "after two resets");
     t_expect_str(&t, t.h, h, "after two resets");
+    t_fini(&t);
+}
+
+TC(device_stop_start_keeps_connections, "A VM stop and cont (the device stops and starts "
+                                        "again where it was): nothing is lost either way")
+{
+    struct t t;
+    t_init(&t);
+    int g, h;
+    g2h(&t, STREAM, HOST_PORT, &g, &h);
+    world_device_stop(t.w);
+    t_send_str(t.h, h, "sent while stopped");
+    t_send_str(t.g, g, "queued while stopped");
+    t_advance(&t, SEC);
+    TT_EQ(0, vep_rx_queued(t.g, g), "nothing reaches the guest while stopped");
+    TT_EQ(0, vep_rx_queued(t.h, h), "nothing reaches the host while stopped");
+    TT_TRUE(world_check(t.w) == NULL, "a stopped device is no violation");
+    TT_EQ(0, world_device_start(t.w), "start");
+    t_expect_str(&t, t.g, g, "sent while stopped");
+    t_expect_str(&t, t.h, h, "queued while stopped");
+    TT_EQ(VEP_SS_CONNECTED, vep_sock_state(t.h, h), "host end connected");
+    TT_EQ(0, vep_sock_error(t.h, h), "no error on the host end");
+    t_settle(&t);
+    TT_TRUE(world_quiescent(t.w), "quiescent");
     t_fini(&t);
 }
 
@@ -1569,6 +1631,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, reply_flood_stalls_linux_rule);
     ATF_TP_ADD_TC(tp, reply_flood_default_rule);
     ATF_TP_ADD_TC(tp, device_reset_recovery);
+    ATF_TP_ADD_TC(tp, device_stop_start_keeps_connections);
     ATF_TP_ADD_TC(tp, connect_timeout_device_stopped);
     ATF_TP_ADD_TC(tp, features_plain);
     ATF_TP_ADD_TC(tp, features_event_idx);

@@ -21,6 +21,10 @@ static const struct vsock_deviation_info table[VSOCK_DEV_COUNT] = {
                                 "each socket's queued, unsent payload is bounded (max_sndbuf, "
                                 "1 MiB), whatever buf_alloc the peer advertises; Linux bounds it "
                                 "by credit alone"},
+    [VSOCK_DEV_RETURN_BAD_CHAINS] = {"return-bad-chains", "device",
+                                     "a malformed chain comes back with used len 0 and no queue "
+                                     "error, and a ring error consumes its head; vhost keeps "
+                                     "the chain with a queue error (or stops at it)"},
 };
 
 const struct vsock_deviation_info *vsock_deviation(unsigned d)

@@ -259,6 +259,37 @@ static void check_transcript(struct peer *p, const struct want_pkt *want, unsign
     ATF_CHECK_EQ(call(p, &rq, &rp), -EINVAL);
 }
 
+/* DEVICE_STOP holds the device stopped as a VM stop does (a kick or a ring
+ * message does not restart it), DEVICE_START resumes it; USED_LEN_EXTRA
+ * takes an int32; END undoes both. */
+ATF_TC_WITHOUT_HEAD(ctl_device_ops);
+ATF_TC_BODY(ctl_device_ops, tc)
+{
+    struct vu_backend *b;
+    struct fe fe;
+    struct peer p;
+    session(&b, &fe, &p);
+    ATF_CHECK_EQ(call3(&p, VCTL_DEVICE_START, 0, 0, 0), -EINVAL); /* not stopped */
+    ATF_CHECK_EQ(call3(&p, VCTL_DEVICE_STOP, 0, 0, 0), 0);
+    ATF_CHECK(!vu_device_running(b));
+    ATF_CHECK_EQ(call3(&p, VCTL_DEVICE_STOP, 0, 0, 0), -EAGAIN);
+    fe_guest_step(&fe, 20); /* kicks: the device stays stopped */
+    ATF_CHECK(!vu_device_running(b));
+    ATF_CHECK_EQ(call3(&p, VCTL_DEVICE_START, 0, 0, 0), 0);
+    ATF_CHECK(vu_device_running(b));
+    ATF_CHECK_EQ(call3(&p, VCTL_USED_LEN_EXTRA, (uint64_t)(int64_t)-5, 0, 0), 0);
+    ATF_CHECK_EQ(call3(&p, VCTL_USED_LEN_EXTRA, (uint64_t)INT32_MAX + 1, 0, 0), -EINVAL);
+    ATF_CHECK_EQ(call3(&p, VCTL_USED_LEN_EXTRA, (uint64_t)(int64_t)INT32_MIN - 1, 0, 0),
+                 -EINVAL);
+    ATF_CHECK_EQ(call3(&p, VCTL_DEVICE_STOP, 0, 0, 0), 0);
+    ATF_CHECK_EQ(call3(&p, VCTL_END, 0, 0, 0), 0);
+    ATF_CHECK(vu_device_running(b)); /* a session's stop ends with it */
+    ATF_CHECK(fe_request_answered(&fe)); /* and the used lens are right again */
+    close(p.fd);
+    fe_fini(&fe);
+    vu_free(b);
+}
+
 ATF_TC_WITHOUT_HEAD(ctl_host_sockets);
 ATF_TC_BODY(ctl_host_sockets, tc)
 {
@@ -368,6 +399,7 @@ ATF_TP_ADD_TCS(tp)
 {
     ATF_TP_ADD_TC(tp, ctl_bad_framing);
     ATF_TP_ADD_TC(tp, ctl_bad_requests);
+    ATF_TP_ADD_TC(tp, ctl_device_ops);
     ATF_TP_ADD_TC(tp, ctl_host_sockets);
     ATF_TP_ADD_TC(tp, ctl_raw_host);
     return atf_no_error();

@@ -537,6 +537,119 @@ ATF_TC_BODY(stop_and_restart_with_bases, tc)
     vu_free(b);
 }
 
+/* A guest connection to a host listener through the front end: the host's
+ * accepted fd. */
+static int connected_pair(struct vu_backend *b, struct fe *fe, uint32_t port, int *gfd)
+{
+    struct vep *h = vu_sockets(b);
+    int l = vep_socket(h, VSOCK_TYPE_STREAM);
+    ATF_REQUIRE(vep_bind(h, l, port) == 0 && vep_listen(h, l, 4) == 0);
+    ATF_REQUIRE(fe_guest_connect(fe, port, gfd, 3000) == 0);
+    int a = vep_accept(h, l, NULL, NULL);
+    ATF_REQUIRE(a >= 0);
+    return a;
+}
+
+/* The guest reads n bytes of its connection within about a second. */
+static bool guest_reads(struct fe *fe, int gfd, const char *want, size_t n)
+{
+    char buf[64] = {0};
+    size_t got = 0;
+    for (int i = 0; i < 200 && got < n; i++) {
+        fe_guest_step(fe, 5);
+        int64_t r = vep_recv(vdrv_sockets(fe->drv), gfd, buf + got, n - got, 0, NULL);
+        if (r > 0)
+            got += (size_t)r;
+    }
+    return got == n && memcmp(buf, want, n) == 0;
+}
+
+/* A VM stop (GET_VRING_BASE on both rings) and cont (SET_VRING_BASE and a
+ * kick fd each): vhost keeps host connections through a stop, and what the
+ * host sent meanwhile reaches the guest after it. */
+ATF_TC_WITHOUT_HEAD(stop_keeps_host_connections);
+ATF_TC_BODY(stop_keeps_host_connections, tc)
+{
+    struct vu_backend *b = backend();
+    struct fe fe;
+    attach(b, &fe);
+    ATF_REQUIRE(fe_setup(&fe));
+    int gfd;
+    int a = connected_pair(b, &fe, 9100, &gfd);
+    struct vep *h = vu_sockets(b);
+    uint32_t base[2];
+    for (uint32_t q = 0; q < 2; q++) {
+        uint8_t s[8];
+        fe_state(s, q, 0);
+        ATF_REQUIRE(fe_send(&fe, VU_GET_VRING_BASE, VU_VERSION, s, 8, NULL, 0) == 0);
+        struct fe_reply r;
+        ATF_REQUIRE(fe_reply(&fe, &r, 2000) == 1 && r.size == 8);
+        base[q] = (uint32_t)r.payload[4] | (uint32_t)r.payload[5] << 8;
+    }
+    ATF_CHECK(!vu_device_running(b));
+    ATF_CHECK_EQ(vep_send(h, a, "paused", 6, 0), 6);
+    ATF_CHECK_EQ(vep_sock_error(h, a), 0);
+    ATF_CHECK_EQ(vep_sock_state(h, a), VEP_SS_CONNECTED);
+    for (uint32_t q = 0; q < 2; q++) {
+        uint8_t s[8], u[8];
+        fe_state(s, q, base[q]);
+        ATF_CHECK(ack_of(&fe, VU_SET_VRING_BASE, s, 8, NULL, 0) == 0);
+        fe_u64(u, q);
+        ATF_CHECK(ack_of(&fe, VU_SET_VRING_KICK, u, 8, &fe.kick[q], 1) == 0);
+    }
+    ATF_CHECK(vu_device_running(b));
+    ATF_CHECK(guest_reads(&fe, gfd, "paused", 6));
+    detach_and_settle(b, &fe);
+    vu_free(b);
+}
+
+/* SET_MEM_TABLE while the device runs (memory hotplug): the device stops
+ * over the old mappings and starts over the new ones where it was; host
+ * connections never notice. */
+ATF_TC_WITHOUT_HEAD(mem_table_change_keeps_host_connections);
+ATF_TC_BODY(mem_table_change_keeps_host_connections, tc)
+{
+    struct vu_backend *b = backend();
+    struct fe fe;
+    attach(b, &fe);
+    ATF_REQUIRE(fe_setup(&fe));
+    int gfd;
+    int a = connected_pair(b, &fe, 9200, &gfd);
+    struct vep *h = vu_sockets(b);
+    uint8_t mt[8 + 2 * VU_REGION_BYTES];
+    int two[2] = {fe.memfd, fe.memfd};
+    ATF_REQUIRE(ack_of(&fe, VU_SET_MEM_TABLE, mt, fe_mem_table(&fe, mt, 2), two, 2) == 0);
+    ATF_CHECK(vu_device_running(b));
+    ATF_CHECK_EQ(vep_sock_error(h, a), 0);
+    ATF_CHECK_EQ(vep_send(h, a, "remapped", 8, 0), 8);
+    ATF_CHECK(guest_reads(&fe, gfd, "remapped", 8));
+    detach_and_settle(b, &fe);
+    vu_free(b);
+}
+
+/* The front end gone (QEMU exited): as vhost when its file is released,
+ * host connections are orphaned: ECONNRESET, end of stream, no send. */
+ATF_TC_WITHOUT_HEAD(disconnect_orphans_host_connections);
+ATF_TC_BODY(disconnect_orphans_host_connections, tc)
+{
+    struct vu_backend *b = backend();
+    struct fe fe;
+    attach(b, &fe);
+    ATF_REQUIRE(fe_setup(&fe));
+    int gfd;
+    int a = connected_pair(b, &fe, 9300, &gfd);
+    struct vep *h = vu_sockets(b);
+    ATF_CHECK_EQ(vep_send(h, a, "late", 4, 0), 4);
+    detach_and_settle(b, &fe);
+    ATF_CHECK_EQ(vep_sock_error(h, a), -ECONNRESET);
+    char buf[8];
+    ATF_CHECK_EQ(vep_recv(h, a, buf, sizeof(buf), 0, NULL), 0);
+    ATF_CHECK_EQ(vep_send(h, a, "x", 1, 0), -EPIPE);
+    ATF_CHECK_EQ(vep_tx_queued_pkts(h), 0);
+    vep_close(h, a, vu_now_ns());
+    vu_free(b);
+}
+
 ATF_TC_WITHOUT_HEAD(reset_owner_then_setup_again);
 ATF_TC_BODY(reset_owner_then_setup_again, tc)
 {
@@ -613,6 +726,9 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, disconnect_mid_setup);
     ATF_TP_ADD_TC(tp, disconnect_while_running);
     ATF_TP_ADD_TC(tp, stop_and_restart_with_bases);
+    ATF_TP_ADD_TC(tp, stop_keeps_host_connections);
+    ATF_TP_ADD_TC(tp, mem_table_change_keeps_host_connections);
+    ATF_TP_ADD_TC(tp, disconnect_orphans_host_connections);
     ATF_TP_ADD_TC(tp, reset_owner_then_setup_again);
     ATF_TP_ADD_TC(tp, second_front_end_refused);
     ATF_TP_ADD_TC(tp, ring_error_signalled);

@@ -71,8 +71,7 @@ static struct vdev *make_device(struct vu_backend *b, int *err)
         .event_queue = false, /* QEMU keeps the event queue */
     };
     if (b->cfg.no_seqpacket)
-        dc.features = 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_VSOCK_F_STREAM |
-                      1ull << VIRTIO_F_EVENT_IDX | 1ull << VIRTIO_F_INDIRECT_DESC;
+        dc.features = VDEV_DEFAULT_OFFER & ~(1ull << VIRTIO_VSOCK_F_SEQPACKET);
     dc.sockets.linux_ver = b->cfg.linux_ver;
     dc.sockets.deviate = b->cfg.deviate;
     dc.sockets.observe_rx = observe_from_guest;
@@ -173,6 +172,7 @@ int vu_attach_control(struct vu_backend *b, int fd)
 void vu_reset_session(struct vu_backend *b)
 {
     vu_stop_device(b);
+    b->held = false;
     for (unsigned i = 0; i < VU_NUM_RINGS; i++)
         ring_close(&b->ring[i]);
     vu_mem_unmap(&b->mem);
@@ -191,10 +191,11 @@ void vu_detach(struct vu_backend *b)
     close(b->conn);
     b->conn = -1;
     b->stats.disconnects++;
-    /* As vhost when its guest goes away: every host connection ends. */
+    /* As vhost when its file is released (QEMU exits): host connections to
+     * the guest are orphaned and what waited for it is dropped. */
     vu_reset_session(b);
-    vdev_reset(b->dev);
-    vu_log(b, "front end gone: memory unmapped, device reset");
+    vdev_release(b->dev);
+    vu_log(b, "front end gone: memory unmapped, host connections orphaned");
 }
 
 bool vu_device_running(const struct vu_backend *b)
@@ -232,12 +233,16 @@ static bool ring_layout(const struct vu_backend *b, const struct vu_ring *r, str
            vu_mem_ua_to_gpa(&b->mem, r->used_ua, vring_used_bytes(r->num), &l->used);
 }
 
-/* Where a restarted ring continues: the bases QEMU sent back. */
+/* Where a restarted ring continues: the base QEMU sent (SET_VRING_BASE), or
+ * where it stopped (GET_VRING_BASE) when QEMU sent none since; 0 for a
+ * fresh ring (after a guest reset QEMU sends 0). */
 static int apply_base(struct vu_backend *b, enum vsock_vq q, uint16_t base)
 {
-    return base == 0 ? 0 : vdev_set_queue_base(b->dev, q, base);
+    return vdev_set_queue_base(b->dev, q, base);
 }
 
+/* Each ring at its base before the device runs: vdev_start delivers what
+ * host sockets queued meanwhile, which must land where QEMU expects. */
 static int configure_and_start(struct vu_backend *b)
 {
     for (unsigned i = 0; i < VU_NUM_RINGS; i++) {
@@ -245,6 +250,8 @@ static int configure_and_start(struct vu_backend *b)
         if (!ring_layout(b, &b->ring[i], &l))
             return RING_E_GPA_RANGE;
         int err = vdev_set_queue(b->dev, (enum vsock_vq)i, &l);
+        if (err == 0)
+            err = apply_base(b, (enum vsock_vq)i, b->ring[i].base);
         if (err != 0)
             return err;
     }
@@ -253,20 +260,13 @@ static int configure_and_start(struct vu_backend *b)
 
 void vu_try_start(struct vu_backend *b, uint64_t now)
 {
-    if (b->dev_started || b->start_failed || !b->mem_set || !ring_ready(&b->ring[0]) ||
-        !ring_ready(&b->ring[1]))
+    if (b->dev_started || b->start_failed || b->held || !b->mem_set ||
+        !ring_ready(&b->ring[0]) || !ring_ready(&b->ring[1]))
         return;
     int err = configure_and_start(b);
     if (err != 0) {
         b->start_failed = true;
         vu_log(b, "device not started: %s", err < -100 ? strerror(-err) : ring_strerror(err));
-        return;
-    }
-    for (unsigned i = 0; i < VU_NUM_RINGS && err == 0; i++)
-        err = apply_base(b, (enum vsock_vq)i, b->ring[i].base);
-    if (err != 0) {
-        b->start_failed = true;
-        vu_log(b, "ring base not applied: %s", err < -100 ? strerror(-err) : ring_strerror(err));
         return;
     }
     b->dev_started = true;
@@ -283,7 +283,10 @@ void vu_stop_device(struct vu_backend *b)
         return;
     for (unsigned i = 0; i < VU_NUM_RINGS; i++)
         b->ring[i].base = vdev_queue(b->dev, (enum vsock_vq)i)->last_avail_idx;
-    vdev_reset(b->dev);
+    /* vhost's VHOST_VSOCK_SET_RUNNING 0: the rings stop, host connections
+     * and what they queue for the guest stay (a VM stop, a guest reset or a
+     * new memory table must not end them). */
+    vdev_stop(b->dev);
     b->dev_started = false;
     vu_log(b, "device stopped (rx at %u, tx at %u)", b->ring[0].base, b->ring[1].base);
 }

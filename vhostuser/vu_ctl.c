@@ -222,6 +222,11 @@ static unsigned end_session(struct vu_backend *b, struct vu_ctl *c)
     c->nlog = 0;
     c->log_lost = 0;
     c->errs_at_hello = b->stats.errs;
+    vdev_set_rx_used_len_extra(vu_device(b), 0);
+    if (b->held) { /* a session that stopped the device and never started it */
+        b->held = false;
+        vu_try_start(b, now);
+    }
     return n;
 }
 
@@ -523,6 +528,48 @@ static int64_t op_raw_recv(struct vu_backend *b, struct vu_ctl *c, const struct 
     return 1;
 }
 
+/* A VM stop and cont as QEMU drives a vhost-user backend, without QEMU:
+ * the device stops as GET_VRING_BASE stops it and no ring message restarts
+ * it until DEVICE_START; host sockets stay and keep queueing, the guest's
+ * kicks meanwhile are lost. */
+static int64_t op_device_stop(struct vu_backend *b, struct vu_ctl *c, const struct vctl_msg *rq,
+                              struct vctl_msg *rp)
+{
+    (void)c;
+    (void)rq;
+    (void)rp;
+    if (!vu_device_running(b))
+        return -EAGAIN;
+    vu_stop_device(b);
+    b->held = true;
+    return 0;
+}
+
+static int64_t op_device_start(struct vu_backend *b, struct vu_ctl *c, const struct vctl_msg *rq,
+                               struct vctl_msg *rp)
+{
+    (void)c;
+    (void)rq;
+    (void)rp;
+    if (!b->held)
+        return -EINVAL;
+    b->held = false;
+    vu_try_start(b, vu_now_ns());
+    return vu_device_running(b) ? 0 : -EIO;
+}
+
+static int64_t op_used_len_extra(struct vu_backend *b, struct vu_ctl *c,
+                                 const struct vctl_msg *rq, struct vctl_msg *rp)
+{
+    (void)c;
+    (void)rp;
+    int64_t v = (int64_t)rq->v[0]; /* two's complement, as every signed value here */
+    if (v < INT32_MIN || v > INT32_MAX)
+        return -EINVAL;
+    vdev_set_rx_used_len_extra(vu_device(b), (int32_t)v);
+    return 0;
+}
+
 static int64_t op_pktlog(struct vu_backend *b, struct vu_ctl *c, const struct vctl_msg *rq,
                          struct vctl_msg *rp)
 {
@@ -555,6 +602,8 @@ static const ctl_op_fn ops[VCTL_OP_END_] = {
     [VCTL_RAW_BEGIN] = op_raw_begin, [VCTL_RAW_SEND] = op_raw_send,
     [VCTL_RAW_RECV] = op_raw_recv,   [VCTL_PKTLOG] = op_pktlog,
     [VCTL_SET_BUF_MAX] = op_set_bound, [VCTL_SET_BUF_MIN] = op_set_bound,
+    [VCTL_DEVICE_STOP] = op_device_stop, [VCTL_DEVICE_START] = op_device_start,
+    [VCTL_USED_LEN_EXTRA] = op_used_len_extra,
 };
 
 /* ---- the connection ---- */

@@ -76,6 +76,11 @@ enum vctl_op {
                            VCTL_PKTLOG_ENTRY bytes each from entry `first` on */
     VCTL_SET_BUF_MAX,   /* fd, bytes: SO_VM_SOCKETS_BUFFER_MAX_SIZE */
     VCTL_SET_BUF_MIN,   /* fd, bytes: SO_VM_SOCKETS_BUFFER_MIN_SIZE */
+    VCTL_DEVICE_STOP,   /* the device stops as at a VM stop (GET_VRING_BASE) and stays
+                           stopped; -EAGAIN when it is not running */
+    VCTL_DEVICE_START,  /* ... and starts again where it stopped (a VM cont) */
+    VCTL_USED_LEN_EXTRA, /* extra (int32, two's complement) -> 0: rx used lens are off by
+                            extra bytes until the session ends (vdev_set_rx_used_len_extra) */
     VCTL_OP_END_
 };
 

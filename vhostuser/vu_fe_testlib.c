@@ -252,6 +252,9 @@ static bool make_driver(struct fe *fe)
         .device_features = fe->features & ~(1ull << VU_F_PROTOCOL_FEATURES),
         .read_cid = read_cid,
         .read_cid_ctx = fe,
+        /* Small tx slots: a queue's worth of Linux-sized 64 KiB ones would
+         * not fit one region. */
+        .tx_max_payload = 8192,
     };
     for (unsigned q = 0; q < VSOCK_VQ_COUNT; q++)
         dc.vq[q] = fe->lay[q];

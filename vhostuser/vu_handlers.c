@@ -104,7 +104,9 @@ static int set_mem_table(struct vu_backend *b, const struct vu_msg *m)
         vu_mem_unmap(&t);
         return VU_H_FAIL;
     }
-    /* The running rings hold pointers into the old mappings. */
+    /* The running rings hold pointers into the old mappings: the device
+     * stops (host connections stay) and starts again over the new ones where
+     * it stopped (vhost swaps the table under the running queues). */
     vu_stop_device(b);
     vu_mem_unmap(&b->mem);
     b->mem = t;

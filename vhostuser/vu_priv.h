@@ -125,6 +125,7 @@ struct vu_backend {
     struct vdev *dev;
     bool dev_started;
     bool start_failed;       /* the rings as configured did not start: wait for a change */
+    bool held;               /* stopped by the control channel (a VM stop): no restart */
     struct vu_ring ring[VU_NUM_RINGS];
     struct vu_bridge *bridge;
     struct vu_ctl *ctl;      /* the control channel, NULL until vu_set_control */
