@@ -72,12 +72,6 @@ static int conns_build(const struct ref_run *r, struct conns *out)
     return 0;
 }
 
-static bool same_service(const struct ref_conn *a, const struct ref_conn *b)
-{
-    return a->service_host == b->service_host && a->service_port == b->service_port &&
-           a->occurrence == b->occurrence;
-}
-
 /* ---- bound names ---- */
 
 enum bind_kind { B_CID, B_GPORT, B_HPORT };
@@ -245,6 +239,33 @@ static int compare_dir(const struct side *a, const struct side *b, bool to_host,
     }
 }
 
+/* The target's value sim's a is bound to, if a is a bound name of kind k. */
+static bool bound_to(const struct bindings *t, enum bind_kind k, uint64_t a, uint64_t *b)
+{
+    for (uint32_t i = 0; i < t->n; i++)
+        if (t->e[i].k == k && t->e[i].a == a) {
+            *b = t->e[i].b;
+            return true;
+        }
+    return false;
+}
+
+/* Connections pair by their service: the side and port their first packet
+ * went to, and how many earlier connections had it. The port is literal
+ * (a listener's port the case chose), unless an earlier pair bound it as a
+ * name: a packet to a port the other side picked (an ephemeral port, say a
+ * stray RESPONSE to a connecting socket) pairs through that name. */
+static bool same_service(const struct bindings *bt, const struct ref_conn *a,
+                         const struct ref_conn *b)
+{
+    if (a->service_host != b->service_host || a->occurrence != b->occurrence)
+        return false;
+    uint64_t mapped;
+    if (bound_to(bt, a->service_host ? B_HPORT : B_GPORT, a->service_port, &mapped))
+        return mapped == b->service_port;
+    return a->service_port == b->service_port;
+}
+
 static int bind_pair(struct bindings *bt, const struct ref_conn *a, const struct ref_conn *b,
                      const char *tname, struct dlist *out)
 {
@@ -253,8 +274,8 @@ static int bind_pair(struct bindings *bt, const struct ref_conn *a, const struct
     int rc = bind(bt, B_CID, a->gcid, b->gcid, tname, d.note, sizeof(d.note));
     if (rc == 0)
         rc = bind(bt, B_CID, a->hcid, b->hcid, tname, d.note, sizeof(d.note));
-    /* The service port is literal (pairing made it equal); the other
-     * endpoint's port is a name. */
+    /* The service port is literal or already bound (pairing checked it);
+     * the other endpoint's port is a name. */
     if (rc == 0 && a->service_host)
         rc = bind(bt, B_GPORT, a->gport, b->gport, tname, d.note, sizeof(d.note));
     else if (rc == 0)
@@ -301,7 +322,7 @@ static int compare_conns(const struct ref_run *ra, const struct conns *ca, const
         pair_b[j] = -1;
     for (uint32_t i = 0; rc == 0 && i < ca->n; i++) {
         uint32_t j = 0;
-        while (j < cb->n && (pair_b[j] >= 0 || !same_service(&ca->c[i], &cb->c[j])))
+        while (j < cb->n && (pair_b[j] >= 0 || !same_service(&bt, &ca->c[i], &cb->c[j])))
             j++;
         if (j == cb->n) {
             rc = only_one(ra, &ca->c[i], true, out);

@@ -364,6 +364,20 @@ ATF_TC_BODY(compare_literal_ports_and_bindings, tc)
     ATF_REQUIRE_EQ(compare_texts(s, k, NULL, d, 4), 1);
     ATF_CHECK_MSG(strstr(d[0].note, "guest port 1000 was target 76 before, here 80") != NULL,
                   "%s", d[0].note);
+    /* A packet to a port the other side picked pairs through that port's
+     * name: the host connects from an ephemeral port, and a stray RESPONSE
+     * from another guest port goes there (connect_source_check.pkt). */
+    s = CASE("p:a", "passed") BEGIN("target=sim seed=1") P("h>g REQUEST 2:4000 -> 3:6000" F0)
+        P("g>h RESPONSE 3:6001 -> 2:4000" F0) P("h>g RST 2:4000 -> 3:6001" F0) END(3);
+    k = CASE("p:a", "passed") BEGIN("target=kernel") P("h>g REQUEST 2:77777 -> 129:6000" F0)
+        P("g>h RESPONSE 129:6001 -> 2:77777" F0) P("h>g RST 2:77777 -> 129:6001" F0) END(3);
+    ATF_CHECK_EQ(compare_texts(s, k, NULL, d, 4), 0);
+    /* ... but not through another name: the stray one went elsewhere. */
+    k = CASE("p:a", "passed") BEGIN("target=kernel") P("h>g REQUEST 2:77777 -> 129:6000" F0)
+        P("g>h RESPONSE 129:6001 -> 2:77778" F0) P("h>g RST 2:77778 -> 129:6001" F0) END(3);
+    ATF_REQUIRE_EQ(compare_texts(s, k, NULL, d, 4), 2);
+    ATF_CHECK_EQ(d[0].kind, REF_D_ONLY_SIM);
+    ATF_CHECK_EQ(d[1].kind, REF_D_ONLY_TARGET);
 }
 
 /* ---- known differences ---- */
