@@ -34,7 +34,12 @@ MAIN_SRCS := cli/vsocksim_main.c
 # Other programs (*_prog.c: fuzz harnesses, benchmarks, the in-guest runner)
 # are built by their mk/ fragments and stay out of the library.
 PROG_SRCS := $(filter %_prog.c,$(ALL_SRCS))
-LIB_SRCS := $(filter-out $(TEST_SRCS) $(TESTLIB_SRCS) %_main.c $(PROG_SRCS),$(ALL_SRCS))
+# The conformance cases register themselves in a linker section
+# (conformance/conf_case.h) and nothing names them, so an archive would drop
+# them: the programs that list cases link these objects directly.
+CASE_SRCS := $(filter-out $(TEST_SRCS),$(wildcard conformance/cases_*.c))
+CASE_OBJS := $(patsubst %.c,$(B)/%.o,$(CASE_SRCS))
+LIB_SRCS := $(filter-out $(TEST_SRCS) $(TESTLIB_SRCS) %_main.c $(PROG_SRCS) $(CASE_SRCS),$(ALL_SRCS))
 
 LIB := $(B)/libvsocksim.a
 TESTLIB := $(B)/libvsocksim_test.a

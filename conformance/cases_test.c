@@ -1,10 +1,10 @@
 /*
  * The C conformance cases (conformance/cases_*.c) as one ATF test program:
- * one test case per entry of conformance/cases.def, run on the target named
- * by the config variable `target` (default sim) under the seeds named by
- * `seeds` (default 3: seeds 1, 2, 3). The program's own check,
- * registry_complete, fails when a case in the sources is missing from the
- * registry or names a requirement ID outside the scheme.
+ * one test case per case in the registry (every CONF_CASE this program
+ * links, conf_cases), run on the target named by the config variable
+ * `target` (default sim) under the seeds named by `seeds` (default 3: seeds
+ * 1, 2, 3). The program's own check, registry_complete, reads the registry
+ * as the requirement matrix does.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -14,29 +14,11 @@
 #include "conformance/conf_atf.h"
 #include "conformance/conf_case.h"
 #include "conformance/conf_target.h"
-
-#define CONF_CASE_REF(name) extern const struct conf_case conf_case_##name;
-#include "conformance/cases.def"
-#undef CONF_CASE_REF
-
-static const struct conf_case *const all_cases[] = {
-#define CONF_CASE_REF(name) &conf_case_##name,
-#include "conformance/cases.def"
-#undef CONF_CASE_REF
-};
-#define NCASES (sizeof(all_cases) / sizeof(all_cases[0]))
-
-static const struct conf_case *find_case(const char *name)
-{
-    for (size_t i = 0; i < NCASES; i++)
-        if (strcmp(all_cases[i]->name, name) == 0)
-            return all_cases[i];
-    return NULL;
-}
+#include "conformance/matrix.h"
 
 static void case_head(atf_tc_t *tc)
 {
-    const struct conf_case *k = find_case(atf_tc_get_ident(tc));
+    const struct conf_case *k = conf_case_find(atf_tc_get_ident(tc));
     if (k != NULL)
         conf_atf_head(tc, k->descr, k->reqs, k->targets);
 }
@@ -49,126 +31,134 @@ static void case_body_run(struct conf *c, const void *arg)
 
 static void case_body(const atf_tc_t *tc)
 {
-    const struct conf_case *k = find_case(atf_tc_get_ident(tc));
+    const struct conf_case *k = conf_case_find(atf_tc_get_ident(tc));
     if (k == NULL)
         atf_tc_fail("no case named %s in the registry", atf_tc_get_ident(tc));
     struct conf_runnable r = {k->name, k->targets, k->caps, k->opts, case_body_run, k};
     conf_atf_run(tc, &r);
 }
 
-/* ---- the registry's own check ---- */
-
-/* The IDs conformance/requirements.txt defines: the first field of each
- * line that is not blank or a comment. */
-struct req_ids {
-    char id[512][32];
-    unsigned n;
-};
-
-static void load_req_ids(struct req_ids *r)
+/* The registry, in its order; the caller frees it. */
+static const struct conf_case **registry(size_t *n)
 {
-    const char *path = VSOCKSIM_SRCDIR "/conformance/requirements.txt";
-    FILE *f = fopen(path, "r");
-    ATF_REQUIRE_MSG(f != NULL, "cannot read %s", path);
-    char line[1024];
-    r->n = 0;
-    while (fgets(line, sizeof(line), f) != NULL && r->n < 512) {
-        const char *p = line + strspn(line, " \t");
-        size_t n = strcspn(p, " \t|\n");
-        if (*p == '#' || n == 0 || n >= sizeof(r->id[0]))
-            continue;
-        memcpy(r->id[r->n], p, n);
-        r->id[r->n++][n] = '\0';
-    }
-    fclose(f);
-    ATF_REQUIRE_MSG(r->n > 0, "%s defines no requirement", path);
+    *n = conf_cases(NULL, 0);
+    const struct conf_case **v = malloc((*n ? *n : 1) * sizeof(*v));
+    if (v != NULL)
+        conf_cases(v, *n);
+    return v;
 }
 
-static bool req_known(const struct req_ids *r, const char *id, size_t n)
+/* ---- the registry's own check ---- */
+
+/* Whether some case of the registry is written in conformance/NAME. */
+static bool file_has_case(const struct conf_case *const *v, size_t n, const char *name)
 {
-    for (unsigned i = 0; i < r->n; i++)
-        if (strlen(r->id[i]) == n && memcmp(r->id[i], id, n) == 0)
+    for (size_t i = 0; i < n; i++) {
+        const char *f = v[i]->file != NULL ? strrchr(v[i]->file, '/') : NULL;
+        if (strcmp(f != NULL ? f + 1 : (v[i]->file != NULL ? v[i]->file : ""), name) == 0)
             return true;
+    }
     return false;
 }
 
-static void check_reqs(const struct req_ids *ids, const struct conf_case *k)
+/* Every conformance/cases_*.c of the tree contributes a case: a case file
+ * whose object this program did not link (an archive drops it, nothing
+ * names it) shows here. */
+static void check_every_file_linked(const struct conf_case *const *v, size_t n)
 {
-    const char *p = k->reqs;
-    ATF_CHECK_MSG(p != NULL && *p != '\0', "%s names no requirement", k->name);
-    while (p != NULL && *p != '\0') {
-        size_t n = strcspn(p, " ");
-        if (n > 0)
-            ATF_CHECK_MSG(req_known(ids, p, n),
-                          "%s: requirement ID '%.*s' is not in conformance/requirements.txt",
-                          k->name, (int)n, p);
-        p += n;
-        p += strspn(p, " ");
-    }
-}
-
-/* Every CONF_CASE( / CONF_CASE_OPTS( at the start of a line names a case. */
-static void check_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    ATF_REQUIRE_MSG(f != NULL, "cannot read %s", path);
-    char line[512];
-    unsigned lineno = 0;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        lineno++;
-        const char *p = NULL;
-        if (strncmp(line, "CONF_CASE(", 10) == 0)
-            p = line + 10;
-        else if (strncmp(line, "CONF_CASE_OPTS(", 15) == 0)
-            p = line + 15;
-        if (p == NULL)
-            continue;
-        size_t n = strcspn(p, ", ");
-        char name[128];
-        snprintf(name, sizeof(name), "%.*s", (int)n, p);
-        ATF_CHECK_MSG(find_case(name) != NULL,
-                      "%s:%u: case %s is not in conformance/cases.def", path, lineno, name);
-    }
-    fclose(f);
-}
-
-ATF_TC(registry_complete);
-ATF_TC_HEAD(registry_complete, tc)
-{
-    atf_tc_set_md_var(tc, "descr",
-                      "every case in conformance/cases_*.c is registered once, with valid "
-                      "requirement IDs and a target");
-}
-ATF_TC_BODY(registry_complete, tc)
-{
-    (void)tc;
-    struct req_ids ids;
-    load_req_ids(&ids);
-    for (size_t i = 0; i < NCASES; i++) {
-        for (size_t j = 0; j < i; j++)
-            ATF_CHECK_MSG(strcmp(all_cases[i]->name, all_cases[j]->name) != 0,
-                          "%s is registered twice", all_cases[i]->name);
-        check_reqs(&ids, all_cases[i]);
-        ATF_CHECK_MSG((all_cases[i]->targets & CONF_ALL) != 0, "%s applies to no target",
-                      all_cases[i]->name);
-    }
     const char *dir = VSOCKSIM_SRCDIR "/conformance";
     DIR *d = opendir(dir);
     ATF_REQUIRE_MSG(d != NULL, "cannot open %s", dir);
     struct dirent *e;
     unsigned files = 0;
     while ((e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        if (strncmp(e->d_name, "cases_", 6) != 0 || n < 3 || strcmp(e->d_name + n - 2, ".c") != 0 ||
-            strcmp(e->d_name, "cases_test.c") == 0)
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "cases_", 6) != 0 || len < 3 ||
+            strcmp(e->d_name + len - 2, ".c") != 0 || strcmp(e->d_name, "cases_test.c") == 0)
             continue;
-        char path[1024];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        check_file(path);
         files++;
+        ATF_CHECK_MSG(file_has_case(v, n, e->d_name),
+                      "conformance/%s: no case of it is registered in this program (its "
+                      "object is not linked: CASE_OBJS in the Makefile)",
+                      e->d_name);
     }
     closedir(d);
     ATF_CHECK_MSG(files > 0, "no conformance/cases_*.c found under %s", dir);
+}
+
+ATF_TC(registry_complete);
+ATF_TC_HEAD(registry_complete, tc)
+{
+    atf_tc_set_md_var(tc, "descr",
+                      "every case in the registry has a unique name, a description, a target "
+                      "and requirement IDs of conformance/requirements.txt (read by the "
+                      "matrix's reader), and every conformance/cases_*.c file is linked");
+}
+ATF_TC_BODY(registry_complete, tc)
+{
+    (void)tc;
+    size_t n;
+    const struct conf_case **v = registry(&n);
+    ATF_REQUIRE(v != NULL);
+    ATF_REQUIRE_MSG(n > 0, "the registry is empty");
+    struct matrix m;
+    mx_init(&m);
+    ATF_REQUIRE_EQ(mx_read_requirements(&m, VSOCKSIM_SRCDIR "/conformance/requirements.txt"), 0);
+    ATF_REQUIRE_MSG(m.nreqs > 0, "requirements.txt defines no requirement");
+    mx_add_cases(&m, v, n);
+    mx_check(&m);
+    /* Malformed or twice-registered cases, unknown IDs; the requirements'
+     * own errors are matrix_test's. */
+    unsigned bad = 1u << MX_D_CASE | 1u << MX_D_UNKNOWN_ID;
+    mx_print_diags(&m, stderr, bad);
+    ATF_CHECK_EQ_MSG(mx_count(&m, MX_D_CASE) + mx_count(&m, MX_D_UNKNOWN_ID), 0,
+                     "the registry has errors (listed on stderr)");
+    ATF_CHECK_EQ(m.nusers, n);
+    for (size_t i = 0; i < m.nusers; i++)
+        ATF_CHECK_MSG(m.users[i].nrefs > 0, "%s:%u: case %s names no requirement",
+                      m.users[i].file, m.users[i].line, m.users[i].name);
+    ATF_CHECK(!m.oom);
+    mx_free(&m);
+    check_every_file_linked(v, n);
+    free(v);
+}
+
+ATF_TC(registry_order);
+ATF_TC_HEAD(registry_order, tc)
+{
+    atf_tc_set_md_var(tc, "descr",
+                      "the registry lists each case once, ordered by file, line and name; too "
+                      "small an array is left alone; conf_case_find finds each by name");
+}
+ATF_TC_BODY(registry_order, tc)
+{
+    (void)tc;
+    size_t n = conf_cases(NULL, 0);
+    ATF_REQUIRE(n > 1);
+    const struct conf_case **v = calloc(n, sizeof(*v));
+    ATF_REQUIRE(v != NULL);
+    ATF_CHECK_EQ(conf_cases(v, n - 1), n);
+    for (size_t i = 0; i < n; i++)
+        ATF_CHECK_MSG(v[i] == NULL, "conf_cases wrote into an array too small");
+    ATF_REQUIRE_EQ(conf_cases(v, n), n);
+    for (size_t i = 0; i < n; i++) {
+        const struct conf_case *k = v[i];
+        ATF_REQUIRE(k != NULL && k->name != NULL && k->file != NULL);
+        ATF_CHECK_MSG(strncmp(k->file, "conformance/cases_", 18) == 0 && k->line > 0,
+                      "%s is at %s:%u", k->name, k->file, k->line);
+        ATF_CHECK_MSG(conf_case_find(k->name) == k, "conf_case_find(%s)", k->name);
+        if (i == 0)
+            continue;
+        const struct conf_case *p = v[i - 1];
+        int c = strcmp(p->file, k->file);
+        ATF_CHECK_MSG(c < 0 || (c == 0 && (p->line < k->line ||
+                                           (p->line == k->line && strcmp(p->name, k->name) < 0))),
+                      "%s (%s:%u) is listed before %s (%s:%u)", p->name, p->file, p->line,
+                      k->name, k->file, k->line);
+    }
+    ATF_CHECK(conf_case_find("no_such_case") == NULL);
+    ATF_CHECK(conf_case_find(NULL) == NULL);
+    free(v);
 }
 
 /* ---- the sim target's seeds ---- */
@@ -291,7 +281,11 @@ ATF_TC_BODY(targets_refuse_with_reason, tc)
     char msg[1024];
     struct conf_runcfg s;
     ATF_REQUIRE(conf_runcfg_parse("1", NULL, &s, msg, sizeof(msg)) == 0);
-    const struct conf_case *k = all_cases[0];
+    size_t ncases;
+    const struct conf_case **cases = registry(&ncases);
+    ATF_REQUIRE(cases != NULL && ncases > 0);
+    const struct conf_case *k = cases[0];
+    free(cases);
     ATF_CHECK_EQ(conf_run_case(k, "mars", &s, msg, sizeof(msg)), CONF_FAIL);
     ATF_CHECK_MSG(strstr(msg, "unknown target 'mars'") && strstr(msg, "sim"), "%s", msg);
     /* Whichever registered target cannot run here shows how it refuses. */
@@ -313,12 +307,20 @@ ATF_TC_BODY(targets_refuse_with_reason, tc)
 
 ATF_TP_ADD_TCS(tp)
 {
-    for (size_t i = 0; i < NCASES; i++) {
-        atf_error_t err = conf_atf_add(tp, all_cases[i]->name, case_head, case_body);
-        if (atf_is_error(err))
+    size_t n;
+    const struct conf_case **v = registry(&n);
+    if (v == NULL)
+        return atf_no_memory_error();
+    for (size_t i = 0; i < n; i++) {
+        atf_error_t err = conf_atf_add(tp, v[i]->name, case_head, case_body);
+        if (atf_is_error(err)) {
+            free(v);
             return err;
+        }
     }
+    free(v);
     ATF_TP_ADD_TC(tp, registry_complete);
+    ATF_TP_ADD_TC(tp, registry_order);
     ATF_TP_ADD_TC(tp, sim_seeds_differ);
     ATF_TP_ADD_TC(tp, seeds_config);
     ATF_TP_ADD_TC(tp, linux_config);

@@ -258,8 +258,8 @@ uint64_t conf_drops(struct conf *c, enum conf_side s, enum vep_drop why);
  * Cases live in conformance/cases_*.c as
  *     CONF_CASE(name, "VS-11 SR-07", CONF_ALL, CONF_CAP_RAW, "what it checks")
  *     { ...body using c... }
- * (see conformance/conf_case.h). The requirement IDs
- * (conformance/requirements.txt) say which normative statements the case
+ * (see conformance/conf_case.h), which also registers them. The requirement
+ * IDs (conformance/requirements.txt) say which normative statements the case
  * checks. Assertions use CONF_REQUIRE*. */
 
 struct conf_case {
@@ -270,7 +270,20 @@ struct conf_case {
     const char *descr;
     void (*body)(struct conf *c);
     const struct conf_opts *opts; /* or NULL */
+    /* Where the CONF_CASE is (__FILE__, __LINE__: gcc gives the line the
+     * invocation starts on, clang the line it ends on). */
+    const char *file;
+    unsigned line;
 };
+
+/* The registry: every case linked into this program (conformance/conf_case.h
+ * registers a case where it is written; conformance/conf_registry.c).
+ * conf_cases returns how many there are and, when cap has room for all,
+ * fills v with them ordered by file, line and name: never by link order or
+ * address. */
+size_t conf_cases(const struct conf_case **v, size_t cap);
+/* The registered case of that name, or NULL. */
+const struct conf_case *conf_case_find(const char *name);
 
 /* The names of a target mask and of a capability mask, for messages:
  * "sim kernel", "RAW RESET". */

@@ -12,15 +12,22 @@
  *       CONF_REQUIRE(c, memcmp(buf, "hi", 2) == 0);
  *   }
  *
- * The macro defines the body and a `const struct conf_case conf_case_NAME`;
- * add `CONF_CASE_REF(NAME)` to conformance/cases.def (the registry: the test
- * program cases_test adds one ATF case per entry, and its own check fails
- * when a case in conformance/cases_*.c is missing from the list). The body
- * gets `struct conf *c`, a fresh target for each seed. Requirement IDs:
- * VS-01..VS-15, VS-S1..S5, VS-Q1..Q2, VS-N1.., SR-01..SR-43
+ * The macro defines the body and a `const struct conf_case conf_case_NAME`,
+ * and registers the case where it is written: a pointer to it goes into the
+ * linker section CONF_CASE_SECTION, which conf_cases() (conf.h) reads. So a
+ * case is written in one place and found from there: the test program
+ * cases_test adds one ATF case per registered case, and the requirement
+ * matrix (vsocksim-matrix) reads the same registry. A name used twice is a
+ * build error (conf_case_NAME is defined twice). The body gets `struct conf
+ * *c`, a fresh target for each seed. Requirement IDs: VS-01..VS-15,
+ * VS-S1..S5, VS-Q1..Q2, VS-N1.., SR-01..SR-53
  * (conformance/requirements.txt). CONF_CASE_OPTS takes conf_opts fields
  * (CONF_CAP_CONFIG): CONF_CASE_OPTS(name, reqs, targets, caps, descr,
  * .queue_size = 4).
+ *
+ * The programs that list cases link the case objects directly (CASE_OBJS in
+ * the Makefile): nothing refers to a case by name, so the linker would leave
+ * a case object in an archive out.
  *
  * Every CONF_REQUIRE* and helper below fails the case with file:line, both
  * values and (on sim) the seed, and never returns on failure.
@@ -33,20 +40,36 @@
 
 #include "conformance/conf.h"
 
-#define CONF_CASE(name, reqs, targets, caps, descr)                                         \
-    static void conf_body_##name(struct conf *c);                                           \
-    extern const struct conf_case conf_case_##name;                                         \
-    const struct conf_case conf_case_##name = {#name,  (reqs), (targets), (caps), (descr),  \
-                                               conf_body_##name, NULL};                     \
-    static void conf_body_##name(struct conf *c)
+/* The linker section of the registry (an identifier, so that GNU ld and
+ * lld bracket it with __start_ and __stop_ symbols). */
+#define CONF_CASE_SECTION vsocksim_conf_cases
+#define CONF_CASE_STR_(x) #x
+#define CONF_CASE_STR(x) CONF_CASE_STR_(x)
+#define CONF_CASE_IN_REGISTRY                                                               \
+    __attribute__((used, section(CONF_CASE_STR(CONF_CASE_SECTION))))
 
-#define CONF_CASE_OPTS(name, reqs, targets, caps, descr, ...)                               \
-    static void conf_body_##name(struct conf *c);                                           \
-    static const struct conf_opts conf_opts_##name = {__VA_ARGS__};                         \
-    extern const struct conf_case conf_case_##name;                                         \
-    const struct conf_case conf_case_##name = {#name,  (reqs), (targets), (caps), (descr),  \
-                                               conf_body_##name, &conf_opts_##name};        \
-    static void conf_body_##name(struct conf *c)
+#define CONF_CASE(k_name, k_reqs, k_targets, k_caps, k_descr)                               \
+    static void conf_body_##k_name(struct conf *c);                                         \
+    extern const struct conf_case conf_case_##k_name;                                       \
+    const struct conf_case conf_case_##k_name = {                                           \
+        .name = #k_name, .reqs = (k_reqs), .targets = (k_targets), .caps = (k_caps),        \
+        .descr = (k_descr), .body = conf_body_##k_name, .opts = NULL,                       \
+        .file = __FILE__, .line = __LINE__};                                                \
+    static const struct conf_case *const conf_case_entry_##k_name CONF_CASE_IN_REGISTRY =   \
+        &conf_case_##k_name;                                                                \
+    static void conf_body_##k_name(struct conf *c)
+
+#define CONF_CASE_OPTS(k_name, k_reqs, k_targets, k_caps, k_descr, ...)                     \
+    static void conf_body_##k_name(struct conf *c);                                         \
+    static const struct conf_opts conf_opts_##k_name = {__VA_ARGS__};                       \
+    extern const struct conf_case conf_case_##k_name;                                       \
+    const struct conf_case conf_case_##k_name = {                                           \
+        .name = #k_name, .reqs = (k_reqs), .targets = (k_targets), .caps = (k_caps),        \
+        .descr = (k_descr), .body = conf_body_##k_name, .opts = &conf_opts_##k_name,        \
+        .file = __FILE__, .line = __LINE__};                                                \
+    static const struct conf_case *const conf_case_entry_##k_name CONF_CASE_IN_REGISTRY =   \
+        &conf_case_##k_name;                                                                \
+    static void conf_body_##k_name(struct conf *c)
 
 /* ---- assertions ---- */
 

@@ -1,9 +1,12 @@
 /*
- * The requirement matrix: readers for requirements.txt, the CONF_CASE
- * declarations in conformance/cases_*.c and the headers of packet scripts,
- * the cross-check, and the text, Markdown and TSV reports.
+ * The requirement matrix: the reader of requirements.txt, the cases of the
+ * registry (conf_cases) and the scripts (through the script parser,
+ * script.c), the cross-check, and the text, Markdown and TSV reports.
  */
 #include "conformance/matrix.h"
+
+#include "conformance/conf.h"
+#include "conformance/script.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -12,6 +15,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+_Static_assert(MX_T_SIM == CONF_SIM && MX_T_KERNEL == CONF_KERNEL &&
+                   MX_T_GUEST == CONF_GUEST_TARGET && MX_T_ALL == CONF_ALL,
+               "the matrix's target bits are conf.h's");
 
 #define MX_MAX_FILE (64u << 20) /* larger inputs are refused */
 #define MX_MAX_ID 31
@@ -257,18 +264,8 @@ static void free_user(struct mx_user *u)
     free(u->file);
 }
 
-static void free_macros(struct mx_macro *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].name);
-        free(v[i].value);
-    }
-    free(v);
-}
-
 void mx_free(struct matrix *m)
 {
-    free_macros(m->macros, m->nmacros);
     for (size_t i = 0; i < m->nreqs; i++) {
         struct mx_req *r = &m->reqs[i];
         free(r->id);
@@ -608,666 +605,113 @@ static void add_user(struct matrix *m, struct mx_user *u)
     m->users[m->nusers++] = *u;
 }
 
-/* ---- scanning C for CONF_CASE --------------------------------------------------- */
+/* ---- cases from the registry ------------------------------------------------------ */
 
-static bool ident_start(char c)
+/* The fields a case needs before it can stand in the matrix; false with an
+ * error at the case's file and line. */
+static bool case_well_formed(struct matrix *m, const struct conf_case *k)
 {
-    return isalpha((unsigned char)c) || c == '_';
-}
-
-static bool ident_char(char c)
-{
-    return isalnum((unsigned char)c) || c == '_';
-}
-
-enum tk { TK_EOF, TK_ERROR, TK_IDENT, TK_STRING, TK_CHAR, TK_NUMBER, TK_PUNCT };
-
-struct tok {
-    enum tk kind;
-    const char *s; /* identifier, number, punctuator; string/char: the text between quotes */
-    size_t n;
-    unsigned line;
-};
-
-/* Object-like macros: those of conformance/conf.h (struct matrix) and those
- * a cases file defines itself, so that `#define RAW CONF_RAW_TARGETS` works
- * as a target expression. */
-struct macros {
-    struct mx_macro *v;
-    size_t n, cap;
-};
-
-struct lex {
-    struct matrix *m;
-    const char *file;
-    const char *p, *end;
-    unsigned line;
-    bool bol;             /* only blanks since the start of the line */
-    struct macros *local; /* the file's own #defines (owned by the reader) */
-};
-
-/* Records (or replaces) NAME = value in t. */
-static void macro_set(struct matrix *m, struct mx_macro **v, size_t *n, size_t *cap,
-                      const char *name, size_t namen, const char *val, size_t valn)
-{
-    for (size_t i = 0; i < *n; i++)
-        if (eq_n(name, namen, (*v)[i].name)) {
-            char *nv = dup_n(m, val, valn);
-            if (nv) {
-                free((*v)[i].value);
-                (*v)[i].value = nv;
-            }
-            return;
-        }
-    char *a = dup_n(m, name, namen), *b = dup_n(m, val, valn);
-    struct mx_macro *nv = a && b ? grow(m, *v, cap, *n, sizeof *nv) : NULL;
-    if (!nv) {
-        free(a);
-        free(b);
-        return;
-    }
-    *v = nv;
-    (*v)[(*n)++] = (struct mx_macro){.name = a, .value = b};
-}
-
-/* At '#' of a directive: when it is `#define NAME replacement` (object-like),
- * records it. Does not move x. */
-static void lex_note_define(struct lex *x)
-{
-    if (!x->local)
-        return;
-    const char *p = x->p + 1, *e = x->end;
-    while (p < e && is_blank(*p))
-        p++;
-    if (e - p < 6 || memcmp(p, "define", 6) != 0)
-        return;
-    p += 6;
-    if (p >= e || !is_blank(*p))
-        return;
-    while (p < e && is_blank(*p))
-        p++;
-    const char *name = p;
-    while (p < e && ident_char(*p))
-        p++;
-    if (p == name || !ident_start(*name) || (p < e && *p == '('))
-        return; /* function-like */
-    const char *val = p;
-    while (p < e && *p != '\n') {
-        if (*p == '\\' && p + 1 < e && p[1] == '\n')
-            p++;
-        p++;
-    }
-    struct macros *t = x->local;
-    macro_set(x->m, &t->v, &t->n, &t->cap, name, (size_t)(val - name), val, (size_t)(p - val));
-}
-
-static bool lex_comment(struct lex *x)
-{
-    /* x->p at "/" "*" */
-    unsigned start = x->line;
-    x->p += 2;
-    while (x->p + 1 < x->end && !(x->p[0] == '*' && x->p[1] == '/')) {
-        if (*x->p == '\n')
-            x->line++;
-        x->p++;
-    }
-    if (x->p + 1 >= x->end) {
-        diag(x->m, MX_D_CASE_SYNTAX, x->file, start, "unterminated comment");
-        x->p = x->end;
+    const char *file = k->file ? k->file : "(unknown file)";
+    if (!k->name || !*k->name) {
+        diag(m, MX_D_CASE, file, k->line, "a case without a name");
         return false;
     }
-    x->p += 2;
-    return true;
-}
-
-/* A string or character literal starting at x->p (the quote). */
-static bool lex_quoted(struct lex *x, struct tok *t)
-{
-    char q = *x->p++;
-    t->s = x->p;
-    t->line = x->line;
-    while (x->p < x->end && *x->p != q && *x->p != '\n') {
-        if (*x->p == '\\' && x->p + 1 < x->end) {
-            if (x->p[1] == '\n')
-                x->line++;
-            x->p++;
-        }
-        x->p++;
-    }
-    if (x->p >= x->end || *x->p != q) {
-        diag(x->m, MX_D_CASE_SYNTAX, x->file, t->line, "unterminated %s literal",
-             q == '"' ? "string" : "character");
+    if (!k->descr || !*k->descr) {
+        diag(m, MX_D_CASE, file, k->line, "case '%s' has no description", k->name);
         return false;
     }
-    t->n = (size_t)(x->p - t->s);
-    x->p++;
-    t->kind = q == '"' ? TK_STRING : TK_CHAR;
-    return true;
-}
-
-/* Skips a preprocessor directive (x->p at '#'), continuation lines included. */
-static bool lex_directive(struct lex *x)
-{
-    while (x->p < x->end && *x->p != '\n') {
-        if (x->p[0] == '\\' && x->p + 1 < x->end && x->p[1] == '\n') {
-            x->p += 2;
-            x->line++;
-        } else if (x->p[0] == '\\' && x->p + 2 < x->end && x->p[1] == '\r' && x->p[2] == '\n') {
-            x->p += 3;
-            x->line++;
-        } else if (x->p[0] == '/' && x->p + 1 < x->end && x->p[1] == '*') {
-            if (!lex_comment(x))
-                return false;
-        } else if (x->p[0] == '/' && x->p + 1 < x->end && x->p[1] == '/') {
-            while (x->p < x->end && *x->p != '\n')
-                x->p++;
-        } else if (*x->p == '"' || *x->p == '\'') {
-            /* A literal, so that a comment opener inside one is not one; an
-             * unbalanced quote (#error don't) simply ends at the line. */
-            char q = *x->p++;
-            while (x->p < x->end && *x->p != q && *x->p != '\n') {
-                if (*x->p == '\\' && x->p + 1 < x->end && x->p[1] != '\n')
-                    x->p++;
-                x->p++;
-            }
-            if (x->p < x->end && *x->p == q)
-                x->p++;
-        } else {
-            x->p++;
-        }
+    if (k->targets == 0 || (k->targets & ~MX_T_ALL) != 0) {
+        diag(m, MX_D_CASE, file, k->line,
+             "case '%s': bad targets 0x%x (CONF_SIM, CONF_KERNEL, CONF_GUEST_TARGET, joined by |)",
+             k->name, k->targets);
+        return false;
     }
-    return true;
-}
-
-
-static void lex_next(struct lex *x, struct tok *t)
-{
-    for (;;) {
-        if (x->p >= x->end) {
-            t->kind = TK_EOF;
-            t->line = x->line;
-            return;
-        }
-        char c = *x->p;
-        char d = x->p + 1 < x->end ? x->p[1] : '\0';
-        if (c == '\n') {
-            x->line++;
-            x->bol = true;
-            x->p++;
-        } else if (is_blank(c)) {
-            x->p++;
-        } else if (c == '\\' && d == '\n') {
-            x->p += 2;
-            x->line++;
-        } else if (c == '/' && d == '/') {
-            while (x->p < x->end && *x->p != '\n')
-                x->p++;
-        } else if (c == '/' && d == '*') {
-            if (!lex_comment(x)) {
-                t->kind = TK_ERROR;
-                return;
-            }
-        } else if (c == '#' && x->bol) {
-            lex_note_define(x);
-            if (!lex_directive(x)) {
-                t->kind = TK_ERROR;
-                return;
-            }
-        } else {
-            break;
-        }
-    }
-    x->bol = false;
-    t->line = x->line;
-    t->s = x->p;
-    char c = *x->p;
-    if (ident_start(c)) {
-        while (x->p < x->end && ident_char(*x->p))
-            x->p++;
-        t->kind = TK_IDENT;
-    } else if (isdigit((unsigned char)c) ||
-               (c == '.' && x->p + 1 < x->end && isdigit((unsigned char)x->p[1]))) {
-        while (x->p < x->end && (ident_char(*x->p) || *x->p == '.'))
-            x->p++;
-        t->kind = TK_NUMBER;
-    } else if (c == '"' || c == '\'') {
-        if (!lex_quoted(x, t))
-            t->kind = TK_ERROR;
-        return;
-    } else {
-        x->p++;
-        t->kind = TK_PUNCT;
-    }
-    t->n = (size_t)(x->p - t->s);
-}
-
-/* What one argument of CONF_CASE turned out to be. */
-struct arg {
-    unsigned ntok;
-    unsigned line;      /* of its first token */
-    bool all_strings;
-    char *str;          /* the concatenated string literals */
-    size_t strn, strcap;
-    const char *ident;  /* the first token when it is an identifier */
-    size_t identn;
-    unsigned targets;
-    const char *bad;    /* the first token that is not part of a target expression */
-    size_t badn;
-};
-
-/* Appends the text of a string literal, undoing simple escapes. */
-static bool arg_append(struct matrix *m, struct arg *a, const char *s, size_t n)
-{
-    if (a->strn + n + 1 > a->strcap) {
-        size_t nc = a->strcap ? a->strcap : 64;
-        while (nc < a->strn + n + 1)
-            nc *= 2;
-        char *p = realloc(a->str, nc);
-        if (!p) {
-            m->oom = true;
+    for (size_t i = 0; i < m->nusers; i++) {
+        const struct mx_user *u = &m->users[i];
+        if (u->kind == MX_CASE && strcmp(u->name, k->name) == 0) {
+            diag(m, MX_D_CASE, file, k->line, "case name '%s' also registered at %s:%u", k->name,
+                 u->file, u->line);
             return false;
         }
-        a->str = p;
-        a->strcap = nc;
     }
+    return true;
+}
+
+void mx_add_cases(struct matrix *m, const struct conf_case *const *v, size_t n)
+{
     for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '\\' && i + 1 < n) {
-            c = s[++i];
-            if (c == 'n' || c == 't')
-                c = ' ';
-            else if (c == '\n')
-                continue;
-        }
-        a->str[a->strn++] = c;
-    }
-    a->str[a->strn] = '\0';
-    return true;
-}
-
-static const struct {
-    const char *name;
-    unsigned mask;
-} target_names[] = {
-    {"CONF_SIM", MX_T_SIM},
-    {"CONF_KERNEL", MX_T_KERNEL},
-    {"CONF_GUEST_TARGET", MX_T_GUEST},
-    {"CONF_ALL", MX_T_ALL},
-    {"CONF_RAW_TARGETS", MX_T_SIM | MX_T_KERNEL}, /* conf.h: targets with our driver */
-};
-
-static bool target_value(const struct matrix *m, const struct macros *local, const char *s,
-                         size_t n, unsigned depth, unsigned *mask);
-
-/* Evaluates text as a target expression: names (fixed or macros whose own
- * value is one), '|' and parentheses. */
-static bool target_expr(const struct matrix *m, const struct macros *local, const char *s,
-                        size_t n, unsigned depth, unsigned *mask)
-{
-    size_t i = 0;
-    bool any = false;
-    while (i < n) {
-        char c = s[i];
-        if (is_blank(c) || c == '\n' || c == '\\' || c == '|' || c == '(' || c == ')') {
-            i++;
-        } else if (c == '/' && i + 1 < n && s[i + 1] == '*') {
-            const char *end = NULL;
-            for (size_t j = i + 2; j + 1 < n; j++)
-                if (s[j] == '*' && s[j + 1] == '/') {
-                    end = s + j + 2;
-                    break;
-                }
-            if (!end)
-                return false;
-            i = (size_t)(end - s);
-        } else if (c == '/' && i + 1 < n && s[i + 1] == '/') {
-            while (i < n && s[i] != '\n')
-                i++;
-        } else if (ident_start(c)) {
-            size_t b = i;
-            while (i < n && ident_char(s[i]))
-                i++;
-            if (!target_value(m, local, s + b, i - b, depth, mask))
-                return false;
-            any = true;
-        } else {
-            return false;
-        }
-    }
-    return any;
-}
-
-/* The targets one name stands for: a fixed name, or a macro of the file or
- * of conformance/conf.h whose value is a target expression. */
-static bool target_value(const struct matrix *m, const struct macros *local, const char *s,
-                         size_t n, unsigned depth, unsigned *mask)
-{
-    for (size_t i = 0; i < sizeof target_names / sizeof target_names[0]; i++)
-        if (eq_n(s, n, target_names[i].name)) {
-            *mask |= target_names[i].mask;
-            return true;
-        }
-    if (depth >= 16)
-        return false;
-    const struct mx_macro *mac = NULL;
-    for (size_t i = 0; local && i < local->n && !mac; i++)
-        if (eq_n(s, n, local->v[i].name))
-            mac = &local->v[i];
-    for (size_t i = 0; i < m->nmacros && !mac; i++)
-        if (eq_n(s, n, m->macros[i].name))
-            mac = &m->macros[i];
-    return mac && target_expr(m, local, mac->value, strlen(mac->value), depth + 1, mask);
-}
-
-static void arg_token(struct lex *x, struct arg *a, const struct tok *t)
-{
-    struct matrix *m = x->m;
-    if (a->ntok++ == 0) {
-        a->line = t->line;
-        a->all_strings = true;
-        if (t->kind == TK_IDENT) {
-            a->ident = t->s;
-            a->identn = t->n;
-        }
-    }
-    if (t->kind == TK_STRING)
-        arg_append(m, a, t->s, t->n);
-    else
-        a->all_strings = false;
-
-    bool ok = false;
-    if (t->kind == TK_IDENT) {
-        ok = target_value(m, x->local, t->s, t->n, 0, &a->targets);
-    } else if (t->kind == TK_PUNCT) {
-        ok = *t->s == '|' || *t->s == '(' || *t->s == ')';
-    }
-    if (!ok && !a->bad) {
-        a->bad = t->s;
-        a->badn = t->kind == TK_STRING || t->kind == TK_CHAR ? t->n + 2 : t->n;
-        if (t->kind == TK_STRING || t->kind == TK_CHAR)
-            a->bad--; /* include the opening quote */
-    }
-}
-
-#define CASE_ARGS 5
-
-/* After the CONF_CASE or CONF_CASE_OPTS identifier (at line `line`; opts:
- * the latter, whose arguments after the fifth are conf_opts fields). Returns
- * false when the file cannot be scanned further. */
-static bool parse_case(struct lex *x, unsigned line, bool opts)
-{
-    const char *macro = opts ? "CONF_CASE_OPTS" : "CONF_CASE";
-    struct matrix *m = x->m;
-    struct lex save = *x;
-    struct tok t;
-    char b1[48];
-
-    lex_next(x, &t);
-    if (t.kind == TK_ERROR)
-        return false;
-    if (t.kind != TK_PUNCT || *t.s != '(') {
-        *x = save; /* a mention of the name, not an invocation */
-        return true;
-    }
-
-    struct arg args[CASE_ARGS];
-    memset(args, 0, sizeof args);
-    unsigned nargs = 0; /* arguments begun (commas seen + 1 once a token came) */
-    unsigned depth = 0;
-    bool cont = true, done = false, empty_call = true;
-    unsigned cur = 0;
-
-    for (;;) {
-        lex_next(x, &t);
-        if (t.kind == TK_ERROR) {
-            cont = false;
-            break;
-        }
-        if (t.kind == TK_EOF) {
-            diag(m, MX_D_CASE_SYNTAX, x->file, line, "%s( is never closed", macro);
-            cont = false;
-            break;
-        }
-        if (t.kind == TK_PUNCT && depth == 0 && *t.s == ')') {
-            done = true;
-            break;
-        }
-        if (t.kind == TK_PUNCT && depth == 0 && *t.s == ';') {
-            diag(m, MX_D_CASE_SYNTAX, x->file, t.line,
-                 "';' inside %s( ... ): a ')' is missing", macro);
-            break;
-        }
-        empty_call = false;
-        if (t.kind == TK_PUNCT && depth == 0 && *t.s == ',') {
-            cur++;
+        const struct conf_case *k = v[i];
+        if (!k || !case_well_formed(m, k))
             continue;
-        }
-        if (t.kind == TK_PUNCT && (*t.s == '(' || *t.s == '[' || *t.s == '{'))
-            depth++;
-        else if (t.kind == TK_PUNCT && (*t.s == ')' || *t.s == ']' || *t.s == '}') && depth)
-            depth--;
-        if (cur < CASE_ARGS)
-            arg_token(x, &args[cur], &t);
+        const char *reqs = k->reqs ? k->reqs : "";
+        struct mx_user u = {
+            .kind = MX_CASE,
+            .name = dup_s(m, k->name),
+            .descr = dup_s(m, k->descr),
+            .file = dup_s(m, k->file ? k->file : "(unknown file)"),
+            .line = k->line,
+            .targets = k->targets,
+        };
+        if (u.name && u.descr && u.file && add_refs(m, &u, reqs, strlen(reqs), k->line))
+            add_user(m, &u);
+        else
+            free_user(&u);
     }
-    nargs = empty_call ? 0 : cur + 1;
-
-    if (done) {
-        struct arg *name = &args[0], *reqs = &args[1], *tg = &args[2], *caps = &args[3],
-                   *descr = &args[4];
-        if (opts ? nargs < CASE_ARGS : nargs != CASE_ARGS) {
-            diag(m, MX_D_CASE_SYNTAX, x->file, line,
-                 "%s takes %s5 arguments (name, \"IDs\", targets, caps, \"description\"%s), "
-                 "found %u",
-                 macro, opts ? "at least " : "", opts ? ", conf_opts fields" : "", nargs);
-        } else if (name->ntok != 1 || !name->ident) {
-            diag(m, MX_D_CASE_SYNTAX, x->file, line,
-                 "%s: the first argument must be the case's name", macro);
-        } else if (!reqs->all_strings) {
-            diag(m, MX_D_CASE_SYNTAX, x->file, reqs->line ? reqs->line : line,
-                 "case '%s': the second argument must be a string literal of requirement IDs",
-                 clip(b1, sizeof b1, name->ident, name->identn));
-        } else if (tg->ntok == 0 || tg->bad || tg->targets == 0) {
-            char b2[48];
-            diag(m, MX_D_CASE_SYNTAX, x->file, tg->line ? tg->line : line,
-                 "case '%s': bad targets%s%s%s (CONF_SIM, CONF_KERNEL, CONF_GUEST_TARGET, "
-                 "CONF_ALL or CONF_RAW_TARGETS, joined by |)",
-                 clip(b1, sizeof b1, name->ident, name->identn), tg->bad ? " at '" : "",
-                 tg->bad ? clip(b2, sizeof b2, tg->bad, tg->badn) : "", tg->bad ? "'" : "");
-        } else if (caps->ntok == 0) {
-            diag(m, MX_D_CASE_SYNTAX, x->file, line, "case '%s': the caps argument is empty",
-                 clip(b1, sizeof b1, name->ident, name->identn));
-        } else if (!descr->all_strings) {
-            diag(m, MX_D_CASE_SYNTAX, x->file, descr->line ? descr->line : line,
-                 "case '%s': the last argument must be the description, a string literal",
-                 clip(b1, sizeof b1, name->ident, name->identn));
-        } else {
-            struct mx_user u = {
-                .kind = MX_CASE,
-                .name = dup_n(m, name->ident, name->identn),
-                .descr = dup_n(m, descr->str, descr->strn),
-                .file = dup_s(m, x->file),
-                .line = line,
-                .targets = tg->targets,
-            };
-            if (u.name && u.descr && u.file &&
-                add_refs(m, &u, reqs->str ? reqs->str : "", reqs->strn, reqs->line))
-                add_user(m, &u);
-            else
-                free_user(&u);
-        }
-    }
-    for (unsigned i = 0; i < CASE_ARGS; i++)
-        free(args[i].str);
-    return cont;
-}
-
-int mx_read_cases(struct matrix *m, const char *path)
-{
-    size_t len;
-    char *buf = slurp(m, path, &len);
-    if (!buf)
-        return -1;
-    struct macros local = {0};
-    struct lex x = {.m = m, .file = path, .p = buf, .end = buf + len, .line = 1, .bol = true,
-                    .local = &local};
-    struct tok t;
-    for (;;) {
-        lex_next(&x, &t);
-        if (t.kind == TK_EOF || t.kind == TK_ERROR)
-            break;
-        if (t.kind != TK_IDENT)
-            continue;
-        bool plain = eq_n(t.s, t.n, "CONF_CASE"), opts = eq_n(t.s, t.n, "CONF_CASE_OPTS");
-        if ((plain || opts) && !parse_case(&x, t.line, opts))
-            break;
-    }
-    free_macros(local.v, local.n);
-    free(buf);
-    return 0;
-}
-
-int mx_read_macros(struct matrix *m, const char *path)
-{
-    size_t len;
-    char *buf = slurp(m, path, &len);
-    if (!buf)
-        return -1;
-    struct macros local = {0};
-    struct lex x = {.m = m, .file = path, .p = buf, .end = buf + len, .line = 1, .bol = true,
-                    .local = &local};
-    struct tok t;
-    do
-        lex_next(&x, &t);
-    while (t.kind != TK_EOF && t.kind != TK_ERROR);
-    for (size_t i = 0; i < local.n; i++) {
-        const struct mx_macro *d = &local.v[i];
-        macro_set(m, &m->macros, &m->nmacros, &m->capmacros, d->name, strlen(d->name), d->value,
-                  strlen(d->value));
-    }
-    free_macros(local.v, local.n);
-    free(buf);
-    return 0;
 }
 
 /* ---- packet scripts ----------------------------------------------------------------- */
 
-struct script_state {
-    struct mx_user u;
-    bool have_targets;
-    unsigned targets_line;
-};
-
-static void script_line(struct matrix *m, const char *path, unsigned line, const char *s,
-                        size_t n, struct script_state *st)
+/* script_load's message is "PATH:LINE: what" for a script that does not
+ * parse, "PATH: what" for one that cannot be read: the line, or 0, and where
+ * the message proper starts. */
+static unsigned script_err_line(const char *err, const char *path, const char **msg)
 {
-    char b1[48];
-    trim(&s, &n);
-    if (n == 0 || s[0] != '#')
-        return;
-    s++;
-    n--;
-    trim(&s, &n);
-    size_t k = 0;
-    while (k < n && isalpha((unsigned char)s[k]))
-        k++;
-    const char *key = s;
-    size_t keyn = k;
-    size_t j = k;
-    while (j < n && is_blank(s[j]))
-        j++;
-    if (j >= n || s[j] != ':')
-        return; /* an ordinary comment */
-    const char *val = s + j + 1;
-    size_t valn = n - j - 1;
-    trim(&val, &valn);
-
-    if (eq_n_nocase(key, keyn, "covers")) {
-        if (valn == 0)
-            diag(m, MX_D_SCRIPT_SYNTAX, path, line, "'# covers:' names no requirement");
-        else
-            add_refs(m, &st->u, val, valn, line);
-    } else if (eq_n_nocase(key, keyn, "targets")) {
-        if (st->have_targets) {
-            diag(m, MX_D_SCRIPT_SYNTAX, path, line, "a second '# targets:' line (first at line %u)",
-                 st->targets_line);
-            return;
-        }
-        unsigned mask = 0;
-        bool ok = true;
-        size_t i = 0;
-        while (i < valn) {
-            while (i < valn && (is_blank(val[i]) || val[i] == ','))
-                i++;
-            size_t b = i;
-            while (i < valn && !is_blank(val[i]) && val[i] != ',')
-                i++;
-            if (i == b)
-                continue;
-            const char *w = val + b;
-            size_t wn = i - b;
-            if (eq_n_nocase(w, wn, "sim"))
-                mask |= MX_T_SIM;
-            else if (eq_n_nocase(w, wn, "kernel"))
-                mask |= MX_T_KERNEL;
-            else if (eq_n_nocase(w, wn, "guest"))
-                mask |= MX_T_GUEST;
-            else if (eq_n_nocase(w, wn, "all"))
-                mask |= MX_T_ALL;
-            else {
-                diag(m, MX_D_SCRIPT_SYNTAX, path, line,
-                     "unknown target '%s' (sim, kernel, guest or all)", clip(b1, sizeof b1, w, wn));
-                ok = false;
-            }
-        }
-        if (ok && mask == 0) {
-            diag(m, MX_D_SCRIPT_SYNTAX, path, line, "'# targets:' names no target");
-            ok = false;
-        }
-        st->have_targets = true;
-        st->targets_line = line;
-        if (ok)
-            st->u.targets = mask;
+    size_t pn = strlen(path);
+    *msg = err;
+    if (strncmp(err, path, pn) != 0 || err[pn] != ':')
+        return 0;
+    const char *p = err + pn + 1;
+    char *end;
+    unsigned long line = strtoul(p, &end, 10);
+    if (end == p || *end != ':' || line == 0 || line > UINT32_MAX) {
+        *msg = p + strspn(p, " ");
+        return 0;
     }
+    *msg = end + 1 + strspn(end + 1, " ");
+    return (unsigned)line;
 }
 
-/* each_line's callback cannot carry state; scripts use their own loop. */
 int mx_read_script(struct matrix *m, const char *path)
 {
-    size_t len;
-    char *buf = slurp(m, path, &len);
-    if (!buf)
-        return -1;
-
+    char err[512];
+    struct script *s = script_load(path, err, sizeof err);
+    if (!s) {
+        const char *msg;
+        unsigned line = script_err_line(err, path, &msg);
+        diag(m, line ? MX_D_SCRIPT_SYNTAX : MX_D_IO, path, line, "%s", msg);
+        return line ? 0 : -1;
+    }
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     size_t bn = strlen(base);
     if (bn > 4 && strcmp(base + bn - 4, ".pkt") == 0)
         bn -= 4;
-
-    struct script_state st = {
-        .u = {.kind = MX_SCRIPT, .name = dup_n(m, base, bn), .file = dup_s(m, path), .line = 1,
-              .targets = MX_T_ALL},
+    const char *covers = script_covers(s);
+    struct mx_user u = {
+        .kind = MX_SCRIPT,
+        .name = dup_n(m, base, bn),
+        .descr = dup_s(m, script_descr(s)),
+        .file = dup_s(m, path),
+        .line = 1,
+        .targets = script_targets(s) & MX_T_ALL,
     };
-    size_t errs_before = mx_count(m, MX_D_SCRIPT_SYNTAX);
-    unsigned line = 0;
-    size_t i = 0;
-    while (i < len) {
-        size_t e = i;
-        while (e < len && buf[e] != '\n')
-            e++;
-        line++;
-        size_t n = e - i;
-        if (memchr(buf + i, '\0', n))
-            diag(m, MX_D_SCRIPT_SYNTAX, path, line, "line contains a NUL byte");
-        else
-            script_line(m, path, line, buf + i, n, &st);
-        i = e + 1;
-    }
-    free(buf);
-    if (st.u.name && st.u.file && mx_count(m, MX_D_SCRIPT_SYNTAX) == errs_before)
-        add_user(m, &st.u);
+    /* The script names its IDs on '# covers:' lines anywhere in it; a
+     * problem with one is reported for the whole file. */
+    if (u.name && u.descr && u.file && add_refs(m, &u, covers, strlen(covers), 0))
+        add_user(m, &u);
     else
-        free_user(&st.u);
+        free_user(&u);
+    script_free(s);
     return 0;
 }
 
@@ -1296,10 +740,10 @@ static char *join(struct matrix *m, const char *root, const char *rel)
     return p;
 }
 
-/* Names in dir (relative path reldir under root) with prefix and suffix, sorted,
- * as paths. *n = 0 and NULL when the directory is missing. */
+/* Names in dir (relative path reldir under root) with the suffix, sorted, as
+ * paths. *n = 0 and NULL when the directory is missing. */
 static char **list_dir(struct matrix *m, const char *root, const char *reldir,
-                       const char *prefix, const char *suffix, size_t *n, bool must_exist)
+                       const char *suffix, size_t *n)
 {
     *n = 0;
     char *dpath = join(m, root, reldir);
@@ -1307,7 +751,7 @@ static char **list_dir(struct matrix *m, const char *root, const char *reldir,
         return NULL;
     DIR *d = opendir(dpath);
     if (!d) {
-        if (must_exist || errno != ENOENT)
+        if (errno != ENOENT)
             diag(m, MX_D_IO, dpath, 0, "cannot open directory: %s", strerror(errno));
         free(dpath);
         return NULL;
@@ -1315,11 +759,10 @@ static char **list_dir(struct matrix *m, const char *root, const char *reldir,
     char **v = NULL;
     size_t cap = 0;
     struct dirent *e;
-    size_t pl = strlen(prefix), sl = strlen(suffix);
+    size_t sl = strlen(suffix);
     while ((e = readdir(d)) != NULL) {
         size_t nl = strlen(e->d_name);
-        if (nl < pl + sl + 1 || strncmp(e->d_name, prefix, pl) != 0 ||
-            strcmp(e->d_name + nl - sl, suffix) != 0)
+        if (nl < sl + 1 || strcmp(e->d_name + nl - sl, suffix) != 0)
             continue;
         char **nv = grow(m, v, &cap, *n, sizeof *v);
         if (!nv)
@@ -1347,31 +790,17 @@ static char **list_dir(struct matrix *m, const char *root, const char *reldir,
     return v;
 }
 
-int mx_read_tree(struct matrix *m, const char *root)
+int mx_read_tree(struct matrix *m, const char *root, const struct conf_case *const *cases,
+                 size_t ncases)
 {
     char *req = join(m, root, "conformance/requirements.txt");
     if (!req)
         return -1;
     int rc = mx_read_requirements(m, req);
     free(req);
-    char *hdr = join(m, root, "conformance/conf.h");
-    FILE *hf = hdr ? fopen(hdr, "rb") : NULL; /* optional */
-    if (hf) {
-        fclose(hf);
-        if (mx_read_macros(m, hdr) < 0)
-            rc = -1;
-    }
-    free(hdr);
-
+    mx_add_cases(m, cases, ncases);
     size_t n;
-    char **v = list_dir(m, root, "conformance", "cases_", ".c", &n, true);
-    for (size_t i = 0; i < n; i++) {
-        if (mx_read_cases(m, v[i]) < 0)
-            rc = -1;
-        free(v[i]);
-    }
-    free(v);
-    v = list_dir(m, root, "conformance/scripts", "", ".pkt", &n, false);
+    char **v = list_dir(m, root, "conformance/scripts", ".pkt", &n);
     for (size_t i = 0; i < n; i++) {
         if (mx_read_script(m, v[i]) < 0)
             rc = -1;
@@ -1417,12 +846,6 @@ void mx_check(struct matrix *m)
         if (u->nrefs == 0)
             diag(m, MX_D_NOTE, u->file, u->line, "%s '%s' names no requirement", kind_name(u->kind),
                  u->name);
-        for (size_t k = 0; k < i; k++)
-            if (m->users[k].kind == u->kind && strcmp(m->users[k].name, u->name) == 0) {
-                diag(m, MX_D_NOTE, u->file, u->line, "%s name '%s' also used at %s:%u",
-                     kind_name(u->kind), u->name, m->users[k].file, m->users[k].line);
-                break;
-            }
         for (size_t j = 0; j < u->nrefs; j++) {
             const struct mx_ref *f = &u->refs[j];
             const struct mx_req *r = mx_find(m, f->id);

@@ -2,10 +2,12 @@
  * The requirement matrix: which conformance case or packet script checks
  * which normative statement of the spec, on which targets.
  *
- * Inputs (paths relative to the tree's root):
+ * Inputs:
  *   conformance/requirements.txt   ID | LEVEL | WHO | SECTION | TEXT [| n/a: WHY]
- *   conformance/cases_*.c          CONF_CASE(name, "ID ID ...", targets, caps, "descr")
- *   conformance/scripts/NAME.pkt      "# covers: ID ID ..." and "# targets: sim kernel guest"
+ *   the case registry              the struct conf_case of every CONF_CASE the
+ *                                  program links (conf_cases, conf.h)
+ *   conformance/scripts/NAME.pkt   read by the script parser (script.h): its
+ *                                  "# covers:" and "# targets:" lines
  *
  * Nothing here aborts on bad input: every problem becomes a diagnostic with
  * its file and line, and the rest of the input is still read.
@@ -16,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+
+struct conf_case;
 
 enum mx_level { MX_MUST, MX_MUST_NOT, MX_SHOULD, MX_SHOULD_NOT, MX_MAY, MX_INFO, MX_NLEVELS };
 enum mx_who { MX_DRIVER, MX_DEVICE, MX_BOTH, MX_GENERAL };
@@ -49,7 +53,7 @@ struct mx_ref {
 struct mx_user {
     enum mx_kind kind;
     char *name;
-    char *descr;   /* cases: the description; scripts: NULL */
+    char *descr;   /* the case's description, the script's first comment */
     char *file;
     unsigned line;
     unsigned targets; /* MX_T_* */
@@ -61,18 +65,14 @@ enum mx_dkind {
     MX_D_IO,            /* error: a file could not be read */
     MX_D_REQ_SYNTAX,    /* error: a malformed requirement line */
     MX_D_REQ_DUP,       /* error: an ID defined twice */
-    MX_D_CASE_SYNTAX,   /* error: a malformed CONF_CASE */
-    MX_D_SCRIPT_SYNTAX, /* error: a malformed covers/targets line */
+    MX_D_CASE,          /* error: a registered case without name, description or
+                           targets, or a name registered twice */
+    MX_D_SCRIPT_SYNTAX, /* error: a script that does not parse (script.h) */
     MX_D_UNKNOWN_ID,    /* error: a case or script names an ID that is not defined */
     MX_D_UNCOVERED,     /* error: a MUST or MUST NOT that nothing checks */
     MX_D_WEAK,          /* warning: a SHOULD, SHOULD NOT or MAY that nothing checks */
     MX_D_NOTE,          /* warning: anything else worth a look */
     MX_D_NKINDS
-};
-
-struct mx_macro {
-    char *name;
-    char *value;
 };
 
 struct mx_diag {
@@ -89,8 +89,6 @@ struct matrix {
     size_t nusers, capusers;
     struct mx_diag *diags;
     size_t ndiags, capdiags;
-    struct mx_macro *macros; /* object-like #defines of conformance/conf.h */
-    size_t nmacros, capmacros;
     bool oom;     /* an allocation failed: results are incomplete */
     bool checked; /* mx_check has run */
 };
@@ -101,17 +99,15 @@ void mx_free(struct matrix *m);
 /* Each reader returns 0 once the file was read (its syntax errors are
  * diagnostics) and -1 when it could not be read at all. */
 int mx_read_requirements(struct matrix *m, const char *path);
-int mx_read_cases(struct matrix *m, const char *path);
 int mx_read_script(struct matrix *m, const char *path);
-/* The object-like #defines of a header, so that cases may name targets
- * through them (conf.h's CONF_RAW_TARGETS); a cases file's own #defines
- * count for that file. */
-int mx_read_macros(struct matrix *m, const char *path);
-/* root/conformance/requirements.txt, then root/conformance/cases_*.c and
- * root/conformance/scripts/NAME.pkt in name order (after the macros of
- * root/conformance/conf.h). Paths in diagnostics are
+/* The cases v[0..n), in that order (the registry's: conf_cases); a malformed
+ * one is an error at its file and line and is left out. */
+void mx_add_cases(struct matrix *m, const struct conf_case *const *v, size_t n);
+/* root/conformance/requirements.txt, then the cases, then
+ * root/conformance/scripts/NAME.pkt in name order. Paths in diagnostics are
  * relative when root is ".". */
-int mx_read_tree(struct matrix *m, const char *root);
+int mx_read_tree(struct matrix *m, const char *root, const struct conf_case *const *cases,
+                 size_t ncases);
 
 /* Cross-references the cases with the requirements: unknown IDs, uncovered
  * requirements. Runs once; later calls do nothing. */

@@ -3,9 +3,9 @@
  *
  *   vsocksim-matrix [--root DIR] [--check] [--quiet] [--md FILE] [--tsv FILE]
  *
- * Reads DIR/conformance/requirements.txt, the CONF_CASE declarations of
- * DIR/conformance/cases_*.c and the headers of DIR/conformance/scripts/NAME.pkt;
- * prints, per requirement, its level and the cases and scripts that check it
+ * Reads DIR/conformance/requirements.txt, the cases registered in this
+ * program (every CONF_CASE of conformance/cases_*.c: it links them, see
+ * conf_case.h) and the scripts DIR/conformance/scripts/NAME.pkt; prints, per requirement, its level and the cases and scripts that check it
  * on which targets, then coverage per section, per level and overall.
  * --check: exit 1 on any error (malformed lines, duplicate IDs, unknown IDs,
  * a MUST or MUST NOT that nothing checks), listing every one; SHOULD and MAY
@@ -14,8 +14,10 @@
  * Exit status: 0 ok, 1 check failed or unreadable input, 2 usage.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "conformance/conf.h"
 #include "conformance/matrix.h"
 
 static int usage(FILE *out, int rc)
@@ -75,9 +77,17 @@ int main(int argc, char **argv)
         }
     }
 
+    size_t ncases = conf_cases(NULL, 0);
+    const struct conf_case **cases = malloc((ncases ? ncases : 1) * sizeof(*cases));
+    if (!cases) {
+        fprintf(stderr, "vsocksim-matrix: out of memory\n");
+        return 1;
+    }
+    conf_cases(cases, ncases);
     struct matrix m;
     mx_init(&m);
-    int rc = mx_read_tree(&m, root) < 0 ? 1 : 0;
+    int rc = mx_read_tree(&m, root, cases, ncases) < 0 ? 1 : 0;
+    free(cases);
     mx_check(&m);
 
     if (quiet)
@@ -87,7 +97,7 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     unsigned input = 1u << MX_D_IO | 1u << MX_D_REQ_SYNTAX | 1u << MX_D_REQ_DUP |
-                     1u << MX_D_CASE_SYNTAX | 1u << MX_D_SCRIPT_SYNTAX | 1u << MX_D_UNKNOWN_ID;
+                     1u << MX_D_CASE | 1u << MX_D_SCRIPT_SYNTAX | 1u << MX_D_UNKNOWN_ID;
     unsigned all = (1u << MX_D_NKINDS) - 1;
     mx_print_diags(&m, stderr, check ? all : input);
     size_t uncovered = mx_count(&m, MX_D_UNCOVERED), weak = mx_count(&m, MX_D_WEAK);

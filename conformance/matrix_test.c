@@ -1,6 +1,7 @@
 /*
  * The requirement matrix (conformance/matrix.c): the real tree's
- * requirements.txt, cases and scripts, then the parsers on crafted inputs.
+ * requirements.txt, scripts and the cases this program links (the registry,
+ * as vsocksim-matrix), then the readers on crafted inputs.
  * every_must_is_covered fails, listing them on stderr, while some MUST or
  * MUST NOT of requirements.txt has no case or script.
  */
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "conformance/conf.h"
 #include "conformance/matrix.h"
 
 #ifndef VSOCKSIM_SRCDIR
@@ -64,6 +66,28 @@ static char *read_all(const char *path)
     b[n] = '\0';
     fclose(f);
     return b;
+}
+
+static void body_none(struct conf *c)
+{
+    (void)c;
+}
+
+/* A registry entry as CONF_CASE writes one, in conformance/cases_x.c. */
+#define KASE(n, ids, t, d, l)                                                                   \
+    {.name = (n), .reqs = (ids), .targets = (t), .caps = 0, .descr = (d), .body = body_none,     \
+     .opts = NULL, .file = "conformance/cases_x.c", .line = (l)}
+
+/* The real tree with the registry's cases, as vsocksim-matrix reads it. */
+static void read_real_tree(struct matrix *m)
+{
+    size_t n = conf_cases(NULL, 0);
+    const struct conf_case **v = malloc((n ? n : 1) * sizeof(*v));
+    ATF_REQUIRE(v != NULL);
+    ATF_REQUIRE_EQ(conf_cases(v, n), n);
+    ATF_REQUIRE_MSG(n > 0, "no case is linked into this program");
+    mx_read_tree(m, VSOCKSIM_SRCDIR, v, n);
+    free(v);
 }
 
 /* The diagnostics of the given kinds on stderr (Kyua keeps it with the result). */
@@ -199,16 +223,16 @@ ATF_TC_BODY(tree_requirements_well_formed, tc)
 }
 
 MX_TC(tree_cases_name_known_ids,
-      "every CONF_CASE in conformance/cases_*.c and every script in conformance/scripts "
-      "is well formed and names only IDs of requirements.txt");
+      "every registered case and every script in conformance/scripts is well formed and "
+      "names only IDs of requirements.txt");
 ATF_TC_BODY(tree_cases_name_known_ids, tc)
 {
     struct matrix m;
     mx_init(&m);
-    mx_read_tree(&m, VSOCKSIM_SRCDIR);
+    read_real_tree(&m);
     mx_check(&m);
     unsigned bad = 1u << MX_D_IO | 1u << MX_D_REQ_SYNTAX | 1u << MX_D_REQ_DUP |
-                   1u << MX_D_CASE_SYNTAX | 1u << MX_D_SCRIPT_SYNTAX | 1u << MX_D_UNKNOWN_ID;
+                   1u << MX_D_CASE | 1u << MX_D_SCRIPT_SYNTAX | 1u << MX_D_UNKNOWN_ID;
     size_t n = 0;
     for (int k = 0; k < MX_D_NKINDS; k++)
         if (bad & (1u << k))
@@ -227,7 +251,7 @@ ATF_TC_BODY(every_must_is_covered, tc)
 {
     struct matrix m;
     mx_init(&m);
-    mx_read_tree(&m, VSOCKSIM_SRCDIR);
+    read_real_tree(&m);
     mx_check(&m);
     size_t n = mx_count(&m, MX_D_UNCOVERED);
     if (n) {
@@ -374,8 +398,9 @@ ATF_TC_BODY(req_missing_fields, tc)
     ATF_CHECK(!mx_find(&m, "VS-16")->bad);
 
     /* A case naming an ID of a malformed line is not reported again. */
-    write_file("cases_x.c", "CONF_CASE(c1, \"VS-06 VS-16\", CONF_SIM, 0, \"d\") {}\n");
-    ATF_REQUIRE_EQ(0, mx_read_cases(&m, "cases_x.c"));
+    static const struct conf_case c1 = KASE("c1", "VS-06 VS-16", CONF_SIM, "d", 1);
+    const struct conf_case *const v[] = {&c1};
+    mx_add_cases(&m, v, 1);
     mx_check(&m);
     REQUIRE_COUNT(&m, MX_D_UNKNOWN_ID, 0);
     mx_free(&m);
@@ -398,109 +423,83 @@ ATF_TC_BODY(req_duplicate_id, tc)
     mx_free(&m);
 }
 
-/* ---- CONF_CASE scanner ------------------------------------------------------------------ */
+/* ---- cases from the registry --------------------------------------------------------------- */
 
 MX_TC(case_unknown_id, "a case naming an ID not in requirements.txt is an error at its line");
 ATF_TC_BODY(case_unknown_id, tc)
 {
     write_file("r.txt", REQS);
-    write_file("cases_a.c",
-               "#include \"conformance/conf.h\"\n"
-               "\n"
-               "CONF_CASE(good, \"VS-04\", CONF_ALL, 0, \"fine\")\n"
-               "{\n"
-               "}\n"
-               "CONF_CASE(bad, \"VS-05 VS-77 SR-07,XX-1\", CONF_SIM, CONF_CAP_RAW, \"two bad\")\n"
-               "{\n"
-               "}\n");
+    static const struct conf_case good = KASE("good", "VS-04", CONF_ALL, "fine", 3);
+    static const struct conf_case bad =
+        KASE("bad", "VS-05 VS-77 SR-07,XX-1", CONF_SIM, "two bad", 6);
+    const struct conf_case *const v[] = {&good, &bad};
     struct matrix m;
     mx_init(&m);
     ATF_REQUIRE_EQ(0, mx_read_requirements(&m, "r.txt"));
-    ATF_REQUIRE_EQ(0, mx_read_cases(&m, "cases_a.c"));
+    mx_add_cases(&m, v, 2);
     ATF_REQUIRE_EQ(2, m.nusers);
     mx_check(&m);
     REQUIRE_COUNT(&m, MX_D_UNKNOWN_ID, 2);
     REQUIRE_DIAG(&m, MX_D_UNKNOWN_ID, 6, "'VS-77'");
     REQUIRE_DIAG(&m, MX_D_UNKNOWN_ID, 6, "'XX-1'");
     REQUIRE_DIAG(&m, MX_D_UNKNOWN_ID, 6, "case 'bad'");
+    ATF_CHECK(strcmp(m.diags[0].file, "conformance/cases_x.c") == 0);
     ATF_CHECK(mx_errors(&m) == 2);
     mx_free(&m);
 }
 
-MX_TC(case_multiline,
-      "CONF_CASE spread over lines, with comments, concatenated strings and parenthesised "
-      "targets; mentions in comments, strings and #define are not cases");
-ATF_TC_BODY(case_multiline, tc)
+MX_TC(case_fields,
+      "a registered case stands in the matrix with its name, description, file, line, "
+      "targets and IDs (blanks or commas between them), in registry order");
+ATF_TC_BODY(case_fields, tc)
 {
     write_file("r.txt", REQS);
-    write_file("cases_b.c",
-               "/* CONF_CASE(in_comment, \"VS-77\", CONF_ALL, 0, \"no\") */\n"  /* 1 */
-               "// CONF_CASE(in_line_comment, \"VS-77\", CONF_ALL, 0, \"no\")\n" /* 2 */
-               "#define CONF_CASE(name, reqs, t, c, d) \\\n"                   /* 3 */
-               "    static void name(struct conf *c) /* CONF_CASE( */ \"/*\" '\n"  /* 4 */
-               "static const char *s = \"CONF_CASE(str, \\\"VS-77\\\")\";\n"    /* 5 */
-               "CONF_CASE(\n"                                                  /* 6 */
-               "    spread,      /* the name */\n"                             /* 7 */
-               "    \"VS-04 \"\n"                                              /* 8 */
-               "    \"VS-05\",   // two literals\n"                            /* 9 */
-               "    (CONF_SIM |\n"                                             /* 10 */
-               "     CONF_KERNEL),\n"                                          /* 11 */
-               "    CONF_CAP_RAW | CONF_CAP_RESET,\n"                          /* 12 */
-               "    \"what, \\\"it\\\" (checks)\")\n"                          /* 13 */
-               "{\n"                                                           /* 14 */
-               "    conf_sleep(c, 1);\n"                                       /* 15 */
-               "}\n"                                                           /* 16 */
-               "CONF_CASE(guest_only, \"SR-07\", CONF_GUEST_TARGET, 0,\n"      /* 17 */
-               "          \"x\") { char q = '\"'; (void)q; }\n"                /* 18 */
-               "int CONF_CASES = 3; /* a longer name is not the macro */\n"    /* 19 */
-               "CONF_CASE(all_of_them, \"\", CONF_SIM | CONF_KERNEL | CONF_GUEST_TARGET,"
-               " 0, \"none named\")\n"                                         /* 20 */
-               "{}\n"                                                           /* 21 */
-               "CONF_CASE_OPTS(with_opts, \"VS-12\", CONF_RAW_TARGETS, CONF_CAP_CONFIG,\n"
-               "               \"opts\", .queue_size = 4, .features = (1u | 2u))\n" /* 23 */
-               "{}\n");
+    static const struct conf_case spread =
+        KASE("spread", " VS-04\tVS-05 ", CONF_SIM | CONF_KERNEL, "what, \"it\" (checks)", 6);
+    static const struct conf_case guest_only =
+        KASE("guest_only", "SR-07", CONF_GUEST_TARGET, "x", 17);
+    static const struct conf_case none = KASE("all_of_them", "", CONF_ALL, "none named", 20);
+    static const struct conf_case null_reqs = KASE("null_reqs", NULL, CONF_SIM, "d", 21);
+    static const struct conf_case with_opts =
+        KASE("with_opts", "VS-12,", CONF_RAW_TARGETS, "opts", 22);
+    const struct conf_case *const v[] = {&spread, &guest_only, &none, &null_reqs, &with_opts};
     struct matrix m;
     mx_init(&m);
     ATF_REQUIRE_EQ(0, mx_read_requirements(&m, "r.txt"));
-    ATF_REQUIRE_EQ(0, mx_read_cases(&m, "cases_b.c"));
+    mx_add_cases(&m, v, 5);
     if (m.ndiags) {
         show(&m, ALL_KINDS);
         atf_tc_fail("%zu unexpected diagnostics", m.ndiags);
     }
-    ATF_REQUIRE_EQ(4, m.nusers);
+    ATF_REQUIRE_EQ(5, m.nusers);
 
     const struct mx_user *u = &m.users[0];
     ATF_CHECK_STREQ("spread", u->name);
     ATF_CHECK_EQ(MX_CASE, u->kind);
+    ATF_CHECK_STREQ("conformance/cases_x.c", u->file);
     ATF_CHECK_EQ(6, u->line);
     ATF_CHECK_EQ(MX_T_SIM | MX_T_KERNEL, u->targets);
     ATF_CHECK_STREQ("what, \"it\" (checks)", u->descr);
     ATF_REQUIRE_EQ(2, u->nrefs);
     ATF_CHECK_STREQ("VS-04", u->refs[0].id);
     ATF_CHECK_STREQ("VS-05", u->refs[1].id);
-    ATF_CHECK_EQ(8, u->refs[0].line);
+    ATF_CHECK_EQ(6, u->refs[0].line);
 
-    u = &m.users[1];
-    ATF_CHECK_STREQ("guest_only", u->name);
-    ATF_CHECK_EQ(17, u->line);
-    ATF_CHECK_EQ(MX_T_GUEST, u->targets);
-
-    u = &m.users[2];
-    ATF_CHECK_STREQ("all_of_them", u->name);
-    ATF_CHECK_EQ(MX_T_ALL, u->targets);
-    ATF_CHECK_EQ(0, u->nrefs);
-
-    u = &m.users[3];
+    ATF_CHECK_STREQ("guest_only", m.users[1].name);
+    ATF_CHECK_EQ(MX_T_GUEST, m.users[1].targets);
+    ATF_CHECK_EQ(MX_T_ALL, m.users[2].targets);
+    ATF_CHECK_EQ(0, m.users[2].nrefs);
+    ATF_CHECK_EQ(0, m.users[3].nrefs);
+    u = &m.users[4];
     ATF_CHECK_STREQ("with_opts", u->name);
-    ATF_CHECK_EQ(22, u->line);
     ATF_CHECK_EQ(MX_T_SIM | MX_T_KERNEL, u->targets);
-    ATF_CHECK_STREQ("opts", u->descr);
     ATF_REQUIRE_EQ(1, u->nrefs);
     ATF_CHECK_STREQ("VS-12", u->refs[0].id);
 
     mx_check(&m);
     REQUIRE_COUNT(&m, MX_D_UNKNOWN_ID, 0);
-    REQUIRE_DIAG(&m, MX_D_NOTE, 20, "names no requirement");
+    REQUIRE_DIAG(&m, MX_D_NOTE, 20, "case 'all_of_them' names no requirement");
+    REQUIRE_DIAG(&m, MX_D_NOTE, 21, "case 'null_reqs' names no requirement");
     size_t n;
     ATF_CHECK_EQ(MX_T_SIM | MX_T_KERNEL, mx_coverage(&m, mx_find(&m, "VS-04"), &n));
     ATF_CHECK_EQ(1, n);
@@ -508,73 +507,53 @@ ATF_TC_BODY(case_multiline, tc)
     mx_free(&m);
 }
 
-MX_TC(case_malformed, "malformed CONF_CASE invocations are file:line errors, never a crash");
+MX_TC(case_malformed,
+      "a registered case without name, description or a valid target, or a name registered "
+      "twice, is an error at its file:line and stays out; the rest is still read");
 ATF_TC_BODY(case_malformed, tc)
 {
     write_file("r.txt", REQS);
-    write_file("cases_c.c",
-               "CONF_CASE(four, \"VS-04\", CONF_ALL, \"d\")\n"                   /* 1 */
-               "CONF_CASE(badt, \"VS-04\", CONF_ALL & ~CONF_KERNEL, 0, \"d\")\n" /* 2 */
-               "CONF_CASE(nostr, VS_04, CONF_ALL, 0, \"d\")\n"                   /* 3 */
-               "CONF_CASE(nodescr, \"VS-04\", CONF_SIM, 0, descr)\n"             /* 4 */
-               "CONF_CASE(\"quoted\", \"VS-04\", CONF_SIM, 0, \"d\")\n"          /* 5 */
-               "CONF_CASE(emptyt, \"VS-04\", , 0, \"d\")\n"                      /* 6 */
-               "CONF_CASE(nocaps, \"VS-04\", CONF_SIM, , \"d\")\n"               /* 7 */
-               "CONF_CASE()\n"                                                   /* 8 */
-               "CONF_CASE(semi, \"VS-04\", CONF_SIM, 0, \"d\";\n"                /* 9 */
-               "CONF_CASE(strt, \"VS-04\", \"sim\", 0, \"d\")\n"                 /* 10 */
-               "CONF_CASE(ok, \"VS-05\", CONF_KERNEL, 0, \"d\")\n"               /* 11 */
-               "CONF_CASE(open, \"VS-04\", CONF_SIM, 0, \"d\"\n"                 /* 12 */
-               "{ }\n");
-    write_file("cases_g.c",
-               "CONF_CASE_OPTS(short, \"VS-04\", CONF_SIM, 0)\n"          /* 1 */
-               "CONF_CASE_OPTS(five, \"VS-04\", CONF_SIM, 0, \"d\")\n"  /* 2: fine */
-               "CONF_CASE(six, \"VS-04\", CONF_SIM, 0, \"d\", .x = 1)\n");  /* 3 */
+    static const struct conf_case v0[] = {
+        KASE(NULL, "VS-04", CONF_SIM, "d", 1),
+        KASE("", "VS-04", CONF_SIM, "d", 2),
+        KASE("nodescr", "VS-04", CONF_SIM, NULL, 3),
+        KASE("emptydescr", "VS-04", CONF_SIM, "", 4),
+        KASE("notarget", "VS-04", 0, "d", 5),
+        KASE("badtarget", "VS-04", CONF_SIM | 8u, "d", 6),
+        KASE("ok", "VS-05", CONF_KERNEL, "d", 7),
+        KASE("ok", "VS-04", CONF_SIM, "again", 8),
+        {.name = "nofile", .reqs = "VS-12", .targets = CONF_SIM, .descr = "d", .line = 9},
+    };
+    const struct conf_case *v[sizeof v0 / sizeof v0[0] + 1];
+    for (size_t i = 0; i < sizeof v0 / sizeof v0[0]; i++)
+        v[i] = &v0[i];
+    v[sizeof v0 / sizeof v0[0]] = NULL; /* a hole is skipped */
     struct matrix m;
     mx_init(&m);
     ATF_REQUIRE_EQ(0, mx_read_requirements(&m, "r.txt"));
-    ATF_REQUIRE_EQ(0, mx_read_cases(&m, "cases_c.c"));
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 1, "found 4");
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 2, "bad targets at '&'");
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 3, "string literal of requirement IDs");
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 4, "description");
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 5, "name");
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 6, "bad targets");
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 7, "caps");
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 8, "found 0");
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 9, "';'");
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 10, "bad targets at '\"sim\"'");
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 12, "never closed");
-    REQUIRE_COUNT(&m, MX_D_CASE_SYNTAX, 11);
-    ATF_REQUIRE_EQ(1, m.nusers);
-    ATF_CHECK_STREQ("ok", m.users[0].name);
-    ATF_REQUIRE_EQ(0, mx_read_cases(&m, "cases_g.c"));
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 1, "CONF_CASE_OPTS takes at least 5 arguments");
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 3, "CONF_CASE takes 5 arguments");
-    REQUIRE_COUNT(&m, MX_D_CASE_SYNTAX, 13);
+    mx_add_cases(&m, v, sizeof v / sizeof v[0]);
+    REQUIRE_DIAG(&m, MX_D_CASE, 1, "without a name");
+    REQUIRE_DIAG(&m, MX_D_CASE, 2, "without a name");
+    REQUIRE_DIAG(&m, MX_D_CASE, 3, "'nodescr' has no description");
+    REQUIRE_DIAG(&m, MX_D_CASE, 4, "'emptydescr' has no description");
+    REQUIRE_DIAG(&m, MX_D_CASE, 5, "'notarget': bad targets 0x0");
+    REQUIRE_DIAG(&m, MX_D_CASE, 6, "'badtarget': bad targets 0x9");
+    REQUIRE_DIAG(&m, MX_D_CASE, 8, "'ok' also registered at conformance/cases_x.c:7");
+    REQUIRE_COUNT(&m, MX_D_CASE, 7);
+    ATF_CHECK_EQ(7, mx_errors(&m));
     ATF_REQUIRE_EQ(2, m.nusers);
-    ATF_CHECK_STREQ("five", m.users[1].name);
-
-    /* Lexical errors stop the file with one error, at the right line. */
-    struct matrix m2;
-    mx_init(&m2);
-    write_file("cases_d.c", "CONF_CASE(a, \"VS-04\", CONF_SIM, 0, \"d\")\n/* never ends\n\n");
-    ATF_REQUIRE_EQ(0, mx_read_cases(&m2, "cases_d.c"));
-    REQUIRE_DIAG(&m2, MX_D_CASE_SYNTAX, 2, "unterminated comment");
-    ATF_CHECK_EQ(1, m2.nusers);
-    write_file("cases_e.c", "\n\nCONF_CASE(b, \"VS-04, CONF_SIM, 0, \"d\")\n");
-    ATF_REQUIRE_EQ(0, mx_read_cases(&m2, "cases_e.c"));
-    REQUIRE_DIAG(&m2, MX_D_CASE_SYNTAX, 3, NULL);
-    write_file("cases_f.c", "CONF_CASE(c, \"VS-04\", CONF_SIM, 0, \"d\nx\")\n");
-    ATF_REQUIRE_EQ(0, mx_read_cases(&m2, "cases_f.c"));
-    REQUIRE_DIAG(&m2, MX_D_CASE_SYNTAX, 1, "unterminated string");
-    mx_free(&m2);
+    ATF_CHECK_STREQ("ok", m.users[0].name);
+    ATF_CHECK_STREQ("VS-05", m.users[0].refs[0].id); /* the first one stays */
+    ATF_CHECK_STREQ("nofile", m.users[1].name);
+    ATF_CHECK_STREQ("(unknown file)", m.users[1].file);
     mx_free(&m);
 }
 
 /* ---- scripts ------------------------------------------------------------------------------- */
 
-MX_TC(script_covers, "a script's covers and targets lines; targets default to all");
+MX_TC(script_covers,
+      "a script through the script parser: its covers and targets lines (targets default to "
+      "all), and a script that does not parse is an error at its line");
 ATF_TC_BODY(script_covers, tc)
 {
     write_file("r.txt", REQS);
@@ -582,45 +561,61 @@ ATF_TC_BODY(script_covers, tc)
                "# credit window, guest side\n"
                "# covers: VS-04 SR-07\n"
                "#covers:VS-05,VS-12\n"
-               "#   Targets :  sim   kernel\n"
-               "send REQUEST ...\n"
+               "#  targets:  sim   kernel\n"
+               "host listen 5000\n"
                "# covers: VS-88\n");
-    write_file("two.pkt", "# covers: VS-04\nexpect RST\n");
+    write_file("two.pkt", "# covers: VS-04\nhost listen 5000\n");
     write_file("three.pkt",
                "# covers: VS-04\n"
                "# targets: sim qemu\n" /* 2: unknown target */
-               "# targets: kernel\n"   /* 3: second targets line */
-               "# covers:\n");         /* 4: empty */
-    write_file("four.pkt", "no header at all\n");
+               "host listen 5000\n");
+    write_file("five.pkt",
+               "# covers: VS-04\n"
+               "# targets: sim\n"
+               "# targets: kernel\n" /* 3: a second targets line */
+               "host listen 5000\n");
+    write_file("six.pkt",
+               "# covers: VS-04\n"
+               "host listen 5000\n"
+               "> REQUEST $guest:1024\n"); /* 3: the rest of the script counts too */
+    write_file("seven.pkt", "# covers: VS-04\n");
+    write_file("four.pkt", "host listen 5000\n");
     struct matrix m;
     mx_init(&m);
     ATF_REQUIRE_EQ(0, mx_read_requirements(&m, "r.txt"));
     ATF_REQUIRE_EQ(0, mx_read_script(&m, "one.pkt"));
     ATF_REQUIRE_EQ(0, mx_read_script(&m, "two.pkt"));
     ATF_REQUIRE_EQ(0, mx_read_script(&m, "three.pkt"));
+    ATF_REQUIRE_EQ(0, mx_read_script(&m, "five.pkt"));
+    ATF_REQUIRE_EQ(0, mx_read_script(&m, "six.pkt"));
+    ATF_REQUIRE_EQ(0, mx_read_script(&m, "seven.pkt"));
     ATF_REQUIRE_EQ(0, mx_read_script(&m, "four.pkt"));
     REQUIRE_DIAG(&m, MX_D_SCRIPT_SYNTAX, 2, "unknown target 'qemu'");
-    REQUIRE_DIAG(&m, MX_D_SCRIPT_SYNTAX, 3, "second");
-    REQUIRE_DIAG(&m, MX_D_SCRIPT_SYNTAX, 4, "names no requirement");
-    REQUIRE_COUNT(&m, MX_D_SCRIPT_SYNTAX, 3);
-    ATF_REQUIRE_EQ(3, m.nusers); /* three.pkt is not used */
+    REQUIRE_DIAG(&m, MX_D_SCRIPT_SYNTAX, 3, "second '# targets:'");
+    REQUIRE_DIAG(&m, MX_D_SCRIPT_SYNTAX, 3, "expected '> OP SRC -> DST");
+    REQUIRE_DIAG(&m, MX_D_SCRIPT_SYNTAX, 1, "no commands");
+    REQUIRE_COUNT(&m, MX_D_SCRIPT_SYNTAX, 4);
+    for (size_t i = 0; i < m.ndiags; i++) /* the message proper, the path once */
+        ATF_CHECK_MSG(strstr(m.diags[i].msg, ".pkt") == NULL, "%s", m.diags[i].msg);
+    ATF_REQUIRE_EQ(3, m.nusers); /* the scripts that do not parse are not used */
 
     const struct mx_user *u = &m.users[0];
     ATF_CHECK_STREQ("one", u->name);
     ATF_CHECK_EQ(MX_SCRIPT, u->kind);
+    ATF_CHECK_STREQ("credit window, guest side", u->descr);
     ATF_CHECK_EQ(MX_T_SIM | MX_T_KERNEL, u->targets);
     ATF_REQUIRE_EQ(5, u->nrefs);
     ATF_CHECK_STREQ("VS-04", u->refs[0].id);
     ATF_CHECK_STREQ("SR-07", u->refs[1].id);
     ATF_CHECK_STREQ("VS-05", u->refs[2].id);
     ATF_CHECK_STREQ("VS-12", u->refs[3].id);
-    ATF_CHECK_EQ(3, u->refs[3].line);
+    ATF_CHECK_STREQ("VS-88", u->refs[4].id);
     ATF_CHECK_STREQ("two", m.users[1].name);
     ATF_CHECK_EQ(MX_T_ALL, m.users[1].targets);
 
     mx_check(&m);
     REQUIRE_COUNT(&m, MX_D_UNKNOWN_ID, 1);
-    REQUIRE_DIAG(&m, MX_D_UNKNOWN_ID, 6, "script 'one' names unknown requirement 'VS-88'");
+    REQUIRE_DIAG(&m, MX_D_UNKNOWN_ID, 0, "script 'one' names unknown requirement 'VS-88'");
     REQUIRE_DIAG(&m, MX_D_NOTE, 1, "script 'four' names no requirement");
     size_t n;
     ATF_CHECK_EQ(MX_T_ALL, mx_coverage(&m, mx_find(&m, "VS-04"), &n));
@@ -632,48 +627,33 @@ ATF_TC_BODY(script_covers, tc)
 
 MX_TC(tree_check_and_reports,
       "a crafted tree: uncovered MUST is an error, SHOULD a warning, n/a and INFO demand "
-      "nothing; the text, Markdown and TSV reports");
+      "nothing; cases before scripts; the text, Markdown and TSV reports");
 ATF_TC_BODY(tree_check_and_reports, tc)
 {
     ATF_REQUIRE(mkdir("t", 0755) == 0);
     ATF_REQUIRE(mkdir("t/conformance", 0755) == 0);
     ATF_REQUIRE(mkdir("t/conformance/scripts", 0755) == 0);
     write_file("t/conformance/requirements.txt", REQS);
-    write_file("t/conformance/cases_b.c",
-               "CONF_CASE(credit, \"VS-04 VS-S1\", CONF_SIM | CONF_KERNEL, 0, \"a | b\")\n");
-    write_file("t/conformance/cases_a.c",
-               "#define MINE CONF_REAL_TARGETS /* from conf.h */\n"
-               "#define NOT_TARGETS CONF_CAP_RAW\n"
-               "#define FN(x) CONF_SIM\n"
-               "CONF_CASE(via_macro, \"VS-12\", MINE, 0, \"d\") {}\n"        /* 4 */
-               "CONF_CASE(via_cap, \"VS-12\", NOT_TARGETS, 0, \"d\") {}\n"   /* 5 */
-               "CONF_CASE(via_fn, \"VS-12\", FN, 0, \"d\") {}\n"             /* 6 */
-               "#define LOOP LOOP\n"
-               "CONF_CASE(via_loop, \"VS-12\", LOOP | CONF_SIM, 0, \"d\") {}\n"); /* 8 */
-    write_file("t/conformance/conf.h",
-               "#define CONF_SIM 1u\n"
-               "#define CONF_CAP_RAW 1u\n"
-               "#define CONF_REAL_TARGETS \\\n   (CONF_KERNEL | CONF_GUEST_TARGET)\n");
-    write_file("t/conformance/notacase.c", "CONF_CASE(ignored, \"VS-77\", CONF_SIM, 0, \"\")\n");
-    write_file("t/conformance/scripts/rw.pkt", "# covers: VS-04\n# targets: guest\n");
-    write_file("t/conformance/scripts/notes.txt", "# covers: VS-77\n");
+    write_file("t/conformance/scripts/rw.pkt",
+               "# covers: VS-04\n# targets: guest\nhost listen 5000\n");
+    write_file("t/conformance/scripts/notes.txt", "# covers: VS-77\nhost listen 5000\n");
+    static const struct conf_case credit =
+        KASE("credit", "VS-04 VS-S1", CONF_SIM | CONF_KERNEL, "a | b", 1);
+    static const struct conf_case real = KASE("real_only", "VS-12", CONF_KERNEL | CONF_GUEST_TARGET, "d", 4);
+    const struct conf_case *const cases[] = {&real, &credit};
 
     struct matrix m;
     mx_init(&m);
-    ATF_REQUIRE_EQ(0, mx_read_tree(&m, "t"));
-    REQUIRE_COUNT(&m, MX_D_CASE_SYNTAX, 3);
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 5, "'NOT_TARGETS'");
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 6, "'FN'");
-    REQUIRE_DIAG(&m, MX_D_CASE_SYNTAX, 8, "'LOOP'");
-    ATF_REQUIRE_EQ(3, m.nusers);
-    ATF_CHECK_STREQ("via_macro", m.users[0].name); /* cases_a.c sorts first */
-    ATF_CHECK_EQ(MX_T_KERNEL | MX_T_GUEST, m.users[0].targets);
-    /* Only the case errors: drop them for the rest of the test. */
-    for (size_t i = 0; i < m.ndiags; i++) {
-        free(m.diags[i].file);
-        free(m.diags[i].msg);
+    ATF_REQUIRE_EQ(0, mx_read_tree(&m, "t", cases, 2));
+    if (m.ndiags) {
+        show(&m, ALL_KINDS);
+        atf_tc_fail("%zu unexpected diagnostics", m.ndiags);
     }
-    m.ndiags = 0;
+    ATF_REQUIRE_EQ(3, m.nusers);
+    ATF_CHECK_STREQ("real_only", m.users[0].name); /* the registry's order */
+    ATF_CHECK_STREQ("credit", m.users[1].name);
+    ATF_CHECK_STREQ("rw", m.users[2].name);
+    ATF_CHECK_STREQ("t/conformance/scripts/rw.pkt", m.users[2].file);
     mx_check(&m);
     REQUIRE_COUNT(&m, MX_D_UNKNOWN_ID, 0);
     /* VS-05 and SR-07 (MUST) are uncovered; SR-02 is n/a. */
@@ -696,8 +676,9 @@ ATF_TC_BODY(tree_check_and_reports, tc)
     ATF_CHECK(strstr(txt, "  MUST            1/3  (+1 n/a)\n") != NULL);
     ATF_CHECK(strstr(txt, "(+1 n/a)") != NULL);
     ATF_CHECK(strstr(txt, "Overall: 2/4 normative") != NULL);
-    ATF_CHECK(strstr(txt, "VS-12   SHOULD     driver  5.10.6.7.1  -kg via_macro [kernel guest]") !=
+    ATF_CHECK(strstr(txt, "VS-12   SHOULD     driver  5.10.6.7.1  -kg real_only [kernel guest]") !=
               NULL);
+    ATF_CHECK(strstr(txt, "Checked by 2 cases and 1 scripts") != NULL);
     ATF_CHECK(strstr(txt, "t/conformance/requirements.txt:4: error: VS-05") != NULL);
     free(txt);
 
@@ -741,13 +722,23 @@ ATF_TC_BODY(missing_inputs, tc)
     struct matrix m;
     mx_init(&m);
     ATF_CHECK_EQ(-1, mx_read_requirements(&m, "nope.txt"));
-    ATF_CHECK_EQ(-1, mx_read_cases(&m, "nope.c"));
     ATF_CHECK_EQ(-1, mx_read_script(&m, "nope.pkt"));
-    ATF_CHECK_EQ(-1, mx_read_tree(&m, "no-such-dir"));
-    REQUIRE_DIAG(&m, MX_D_IO, 0, "cannot open");
-    ATF_CHECK(has_diag(&m, MX_D_IO, 0, "cannot open directory"));
+    ATF_CHECK_EQ(-1, mx_read_tree(&m, "no-such-dir", NULL, 0));
+    REQUIRE_COUNT(&m, MX_D_IO, 3);
+    for (size_t i = 0; i < m.ndiags; i++)
+        ATF_CHECK_MSG(strstr(m.diags[i].msg, "cannot open") != NULL &&
+                          strstr(m.diags[i].msg, "nope") == NULL,
+                      "%s: %s", m.diags[i].file, m.diags[i].msg);
+    ATF_CHECK_STREQ("nope.pkt", m.diags[1].file);
+    ATF_CHECK_STREQ("no-such-dir/conformance/requirements.txt", m.diags[2].file);
+    /* A scripts directory that is not a directory. */
+    ATF_REQUIRE(mkdir("t", 0755) == 0 && mkdir("t/conformance", 0755) == 0);
+    write_file("t/conformance/requirements.txt", REQS);
+    write_file("t/conformance/scripts", "not a directory\n");
+    ATF_CHECK_EQ(0, mx_read_tree(&m, "t", NULL, 0));
+    REQUIRE_DIAG(&m, MX_D_IO, 0, "cannot open directory");
     mx_check(&m);
-    ATF_CHECK(mx_errors(&m) >= 5);
+    ATF_CHECK(mx_errors(&m) >= 4);
     FILE *f = fopen("out.txt", "w");
     ATF_REQUIRE(f);
     mx_print_text(&m, f); /* an empty matrix prints */
@@ -762,9 +753,9 @@ ATF_TC_BODY(garbage_inputs, tc)
 {
     static const char *const seeds[] = {
         "VS-01 | MUST | driver | 5.10 T | text\n",
-        "CONF_CASE(a, \"VS-01\", CONF_SIM | CONF_KERNEL, 0, \"d\") { }\n",
-        "# covers: VS-01\n# targets: sim\n",
-        "#define X \"/*\" \\\n  more\nCONF_CASE(",
+        "# covers: VS-01\n# targets: sim\nhost listen 5000\n",
+        "# covers: VS-01\n> REQUEST $guest:1024 -> $host:5000 \"a\\x41\"\n< RST * -> * timeout=1ms\n",
+        "[6.1] host send 5000 bytes=2049 ret=ENOMEM\n# targets: kernel, guest\n",
     };
     uint64_t x = 0x9e3779b97f4a7c15ull; /* a local xorshift: no global state */
     char buf[512];
@@ -799,7 +790,6 @@ ATF_TC_BODY(garbage_inputs, tc)
         struct matrix m;
         mx_init(&m);
         mx_read_requirements(&m, "g.txt");
-        mx_read_cases(&m, "g.txt");
         mx_read_script(&m, "g.txt");
         mx_check(&m);
         FILE *f = fopen("/dev/null", "w");
@@ -825,7 +815,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, req_missing_fields);
     ATF_TP_ADD_TC(tp, req_duplicate_id);
     ATF_TP_ADD_TC(tp, case_unknown_id);
-    ATF_TP_ADD_TC(tp, case_multiline);
+    ATF_TP_ADD_TC(tp, case_fields);
     ATF_TP_ADD_TC(tp, case_malformed);
     ATF_TP_ADD_TC(tp, script_covers);
     ATF_TP_ADD_TC(tp, tree_check_and_reports);

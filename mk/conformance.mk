@@ -14,6 +14,13 @@ CONF_PROGS := $(addprefix $(B)/conformance/,cases_test scripts_test script_test 
 
 .PHONY: conformance
 
+# The test programs that list the C cases link the case objects themselves
+# (CASE_OBJS, Makefile): cases_test runs them, matrix_test checks the real
+# tree's matrix.
+CASE_TESTS := $(addprefix $(B)/conformance/,cases_test matrix_test)
+$(CASE_TESTS): $(B)/conformance/%: $(B)/conformance/%.o $(CASE_OBJS) $(B)/ci/atf_lsan.o $(TESTLIB) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ATF_LIBS) -lm
+
 conformance: deps $(CONF_PROGS)
 	@rm -f $(B)/conformance.db
 	@kyua --config=none --logfile=$(B)/conformance.log \
@@ -74,6 +81,6 @@ define conf-vm-payload
 @cp -r $(dir $(CONF_VM_KYUAFILE)). $(1)/
 @echo 'linux=$(KERNEL)' >$(1)/kyua-vars
 @src=$(1)/rootfs$(CURDIR)/conformance; mkdir -p $$src/scripts; \
-    cp conformance/*.c conformance/*.h conformance/*.def conformance/*.txt $$src/ 2>/dev/null; \
+    cp conformance/*.c conformance/*.h conformance/*.txt $$src/ 2>/dev/null; \
     cp conformance/scripts/* $$src/scripts/ 2>/dev/null || true
 endef

@@ -10,7 +10,7 @@ MATRIX_OUT := build/conformance
 
 .PHONY: matrix matrix-check
 
-$(MATRIX): $(B)/conformance/matrix_prog.o $(LIB)
+$(MATRIX): $(B)/conformance/matrix_prog.o $(CASE_OBJS) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lm
 
 matrix: $(MATRIX)
