@@ -39,6 +39,9 @@ PROG_SRCS := $(filter %_prog.c,$(ALL_SRCS))
 # them: the programs that list cases link these objects directly.
 CASE_SRCS := $(filter-out $(TEST_SRCS),$(wildcard conformance/cases_*.c))
 CASE_OBJS := $(patsubst %.c,$(B)/%.o,$(CASE_SRCS))
+# Rewritten when a case file comes or goes, so that those programs relink
+# (a deleted file changes no object); link lines leave it out.
+CASE_LIST := $(B)/conformance/case-files.txt
 LIB_SRCS := $(filter-out $(TEST_SRCS) $(TESTLIB_SRCS) %_main.c $(PROG_SRCS) $(CASE_SRCS),$(ALL_SRCS))
 
 LIB := $(B)/libvsocksim.a
@@ -66,6 +69,12 @@ $(TESTLIB): $(patsubst %.c,$(B)/%.o,$(TESTLIB_SRCS))
 
 $(B)/%_test: $(B)/%_test.o $(B)/ci/atf_lsan.o $(TESTLIB) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ATF_LIBS) -lm
+
+$(CASE_LIST): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CASE_SRCS)' | cmp -s - $@ || echo '$(CASE_SRCS)' >$@
+
+FORCE:
 
 $(VSOCKSIM): $(patsubst %.c,$(B)/%.o,$(MAIN_SRCS)) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lm

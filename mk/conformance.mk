@@ -18,8 +18,9 @@ CONF_PROGS := $(addprefix $(B)/conformance/,cases_test scripts_test script_test 
 # (CASE_OBJS, Makefile): cases_test runs them, matrix_test checks the real
 # tree's matrix.
 CASE_TESTS := $(addprefix $(B)/conformance/,cases_test matrix_test)
-$(CASE_TESTS): $(B)/conformance/%: $(B)/conformance/%.o $(CASE_OBJS) $(B)/ci/atf_lsan.o $(TESTLIB) $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ATF_LIBS) -lm
+$(CASE_TESTS): $(B)/conformance/%: $(B)/conformance/%.o $(CASE_OBJS) $(B)/ci/atf_lsan.o $(TESTLIB) $(LIB) \
+               $(CASE_LIST)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter-out $(CASE_LIST),$^) $(ATF_LIBS) -lm
 
 conformance: deps $(CONF_PROGS)
 	@rm -f $(B)/conformance.db

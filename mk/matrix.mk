@@ -10,8 +10,8 @@ MATRIX_OUT := build/conformance
 
 .PHONY: matrix matrix-check
 
-$(MATRIX): $(B)/conformance/matrix_prog.o $(CASE_OBJS) $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lm
+$(MATRIX): $(B)/conformance/matrix_prog.o $(CASE_OBJS) $(LIB) $(CASE_LIST)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter-out $(CASE_LIST),$^) -lm
 
 matrix: $(MATRIX)
 	@mkdir -p $(MATRIX_OUT)
