@@ -5,8 +5,9 @@
  *
  * Reads DIR/conformance/requirements.txt, the cases registered in this
  * program (every CONF_CASE of conformance/cases_*.c: it links them, see
- * conf_case.h) and the scripts DIR/conformance/scripts/NAME.pkt; prints, per requirement, its level and the cases and scripts that check it
- * on which targets, then coverage per section, per level and overall.
+ * conf_case.h) and the scripts DIR/conformance/scripts/NAME.pkt; prints,
+ * per requirement, its level and the cases and scripts that check it on
+ * which targets, then coverage per section, per level and overall.
  * --check: exit 1 on any error (malformed lines, duplicate IDs, unknown IDs,
  * a MUST or MUST NOT that nothing checks), listing every one; SHOULD and MAY
  * without a case are warnings. Without --check only input errors are listed
