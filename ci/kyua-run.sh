@@ -23,7 +23,9 @@ fi
 passed=$(sed -E 's@^([0-9]+)/([0-9]+) passed.*@\1@' <<<"$last")
 total=$(sed -E 's@^([0-9]+)/([0-9]+) passed.*@\2@' <<<"$last")
 skipped=$(printf '%s\n' "$out" | grep -cE -e '->  skipped' || true)
-failed=$((total - passed - skipped))
+# Kyua's "N/M passed" counts skipped cases among the passed ones.
+failed=$((total - passed))
+passed=$((passed - skipped))
 echo "$label: $passed passed, $failed failed, $skipped skipped"
 if [ $rc -ne 0 ]; then
     kyua --config=none --logfile="$b/kyua.log" report --results-file="$db" --verbose \
