@@ -161,6 +161,9 @@ static void *kt_open(const struct conf_opts *o, char *why, size_t len)
      * ephemeral ports that start at a different point each time. */
     cfg.guest_cid = KHOST_DEFAULT_GUEST_CID + (uint64_t)getpid();
     cfg.sockets.ephemeral_seed = (uint32_t)getpid() * 2654435761u;
+    /* Our guest follows the rules of the kernel it runs against, as the
+     * sim target's two sides follow one profile. */
+    cfg.sockets.linux_ver = o->linux_ver;
     cfg.sockets.observe_rx = observe_rx;
     cfg.sockets.observe_ctx = t;
     int err;
