@@ -491,6 +491,22 @@ static int kt_peer_name(void *tp, enum conf_side s, int fd, uint64_t *cid, uint3
     return khost_vsock_peer_name(fd, cid, port);
 }
 
+static int kt_outq(void *tp, enum conf_side s, int fd)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return vep_outq(ep(t), fd);
+    return khost_vsock_outq(fd);
+}
+
+static int64_t kt_sigpipes(void *tp, enum conf_side s)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return (int64_t)vep_counters(ep(t))->sigpipes;
+    return (int64_t)khost_sigpipes();
+}
+
 /* ---- raw packets ---- */
 
 static void on_rx(void *ctx, const struct vsock_hdr *hdr, const uint8_t *payload, uint32_t len)
@@ -841,6 +857,8 @@ const struct conf_target_ops conf_target_kernel = {
     .set_rcvlowat = kt_set_rcvlowat,
     .local_port = kt_local_port,
     .peer_name = kt_peer_name,
+    .outq = kt_outq,
+    .sigpipes = kt_sigpipes,
     .wait = kt_wait,
     .raw_begin = kt_raw_begin,
     .raw_send = kt_raw_send,
