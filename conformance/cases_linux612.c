@@ -97,6 +97,29 @@ static void peer_rw(struct conf *c, enum conf_side sock, uint32_t pport, uint32_
     peer_send(c, sock, &h, data, len);
 }
 
+struct queued_arg {
+    enum conf_side sock;
+    int fd;
+    size_t n;
+    uint8_t *buf;
+};
+
+static bool queued_at_least(struct conf *c, void *arg)
+{
+    struct queued_arg *q = arg;
+    return conf_recv(c, q->sock, q->fd, q->buf, q->n, VEP_MSG_PEEK | VEP_MSG_DONTWAIT, NULL) ==
+           (int64_t)q->n;
+}
+
+/* Waits until n stream bytes are queued on fd (a peek sees them all), so
+ * that a read's outcome does not race the packets still on their way. */
+static void wait_queued(struct conf *c, enum conf_side sock, int fd, size_t n)
+{
+    struct queued_arg q = {sock, fd, n, conf_scratch(c, n)};
+    CONF_REQUIRE_MSG(c, conf_wait(c, queued_at_least, &q, CONF_IO_TIMEOUT_NS),
+                     "%zu bytes never were queued", n);
+}
+
 static void expect_credit_update(struct conf *c, enum conf_side sock, uint32_t buf_alloc,
                                  uint32_t fwd_cnt)
 {
@@ -118,9 +141,9 @@ static void rcvlowat_announces(struct conf *c, enum conf_side sock, uint32_t ppo
     peer_expect_none(c, sock, CONF_MS(20)); /* nothing freed yet: nothing to announce */
     peer_rw(c, sock, pport, sport, VSOCK_TYPE_STREAM, 1000, 0, 40, 0);
     peer_rw(c, sock, pport, sport, VSOCK_TYPE_STREAM, 1000, 0, 40, 1000);
-    CONF_WAIT_POLL(c, sock, fd, VEP_POLLIN);
+    wait_queued(c, sock, fd, 2000);
     uint8_t buf[1000];
-    CONF_RECV_EXACT(c, sock, fd, buf, 1000);
+    CONF_REQUIRE_RET(c, conf_recv(c, sock, fd, buf, sizeof(buf), VEP_MSG_DONTWAIT, NULL), 1000);
     CONF_REQUIRE_EQ(c, conf_check(buf, 1000, 40, 0), 1000);
     peer_expect_none(c, sock, CONF_MS(20)); /* 1000 queued >= 500, space plenty */
     CONF_REQUIRE_RET(c, conf_set_rcvlowat(c, sock, fd, 2000), 0);
@@ -154,9 +177,9 @@ static void partial_read(struct conf *c, enum conf_side sock, uint32_t pport, ui
     CONF_REQUIRE_RET(c, conf_set_rcvlowat(c, sock, fd, 800), 0);
     peer_rw(c, sock, pport, sport, VSOCK_TYPE_STREAM, 1000, 0, 41, 0);
     peer_rw(c, sock, pport, sport, VSOCK_TYPE_STREAM, 1000, 0, 41, 1000);
-    CONF_WAIT_POLL(c, sock, fd, VEP_POLLIN);
+    wait_queued(c, sock, fd, 2000);
     uint8_t buf[1500];
-    CONF_RECV_EXACT(c, sock, fd, buf, 1500);
+    CONF_REQUIRE_RET(c, conf_recv(c, sock, fd, buf, sizeof(buf), VEP_MSG_DONTWAIT, NULL), 1500);
     CONF_REQUIRE_EQ(c, conf_check(buf, 1500, 41, 0), 1500);
     /* 500 bytes are left of the second packet: 6.12 counts 500 < 800 and
      * announces the first packet's 1000; 6.1 counts the packet whole. */
@@ -253,8 +276,10 @@ static void overhead_small_buffer(struct conf *c, enum conf_side sock, uint32_t 
     uint8_t b[400];
     if (!is_6_12(c)) {
         peer_expect_none(c, sock, CONF_MS(50));
-        CONF_RECV_EXACT(c, sock, fd, b, 400);
+        wait_queued(c, sock, fd, 400);
+        CONF_REQUIRE_RET(c, conf_recv(c, sock, fd, b, sizeof(b), VEP_MSG_DONTWAIT, NULL), 400);
         CONF_REQUIRE_EQ(c, conf_check(b, 400, 43, 0), 400);
+        expect_credit_update(c, sock, 1000, 400); /* the emptying read */
         return;
     }
     struct vsock_hdr r = peer_expect(c, sock, VSOCK_OP_RST);
@@ -307,6 +332,7 @@ static void overhead_collapse(struct conf *c, enum conf_side sock, uint32_t ppor
             conf_sleep(c, CONF_MS(2)); /* crafted packets wait in a bounded queue */
     }
     peer_expect_none(c, sock, CONF_MS(50));
+    wait_queued(c, sock, fd, (size_t)N * LEN);
     uint8_t *b = conf_scratch(c, FIRST);
     CONF_REQUIRE_RET(c, conf_recv(c, sock, fd, b, LEN, VEP_MSG_DONTWAIT, NULL), LEN);
     if (is_6_12(c))
@@ -413,7 +439,7 @@ static void recv_no_buffer(struct conf *c, enum conf_side sock, uint32_t pport, 
     CONF_WAIT_POLL(c, sock, sfd, VEP_POLLIN);
     CONF_REQUIRE_RET(c, conf_recv(c, sock, sfd, NULL, 10, 0, NULL), want);
     expect_credit_update(c, sock, CONF_DEFAULT_BUF_ALLOC, 10); /* the message was taken */
-    CONF_REQUIRE_RET(c, conf_recv(c, sock, sfd, b, sizeof(b), 0, NULL), 7);
+    CONF_REQUIRE_RET(c, CONF_RECV_MSG(c, sock, sfd, b, sizeof(b), 0, NULL), 7);
     CONF_REQUIRE_EQ(c, conf_check(b, 7, 47, 10), 7);
     expect_credit_update(c, sock, CONF_DEFAULT_BUF_ALLOC, 17);
 }
