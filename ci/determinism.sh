@@ -4,7 +4,9 @@
 # Builds vsocksim four ways through the Makefile (gcc and clang, -O0 and -O2,
 # in build/$BUILD_PREFIX<cc>-<mode>/), records a trace of every built-in
 # scenario for a few seeds, with faults all=0.002 and with the scenario's
-# default faults, and requires the four traces of each run to be identical.
+# default faults (Linux 6.1's rules), and with faults all=0.002 under Linux
+# 6.12's (--linux 6.12), and requires the four traces of each run to be
+# identical.
 # Usage: ci/determinism.sh [SEEDS]     (SEEDS: how many, from 1; default 5)
 # Exit status: 0 when every run matched, 1 otherwise (each difference is
 # named, with the first differing lines), 2 when a build failed.
@@ -18,7 +20,8 @@ prefix=${BUILD_PREFIX:-}
 unset MAKEFLAGS MFLAGS MAKELEVEL
 builds=("gcc debug" "gcc release" "clang debug" "clang release")
 scenarios=(echo bulk churn seqpacket mixed reset-storm)
-faults=("all=0.002" "default")
+# fault spec and profile of each run
+faults=("all=0.002" "default" "all=0.002@6.12")
 
 for b in "${builds[@]}"; do
     read -r cc mode <<<"$b"
@@ -37,7 +40,9 @@ failed=0
 for sc in "${scenarios[@]}"; do
     for f in "${faults[@]}"; do
         fargs=()
-        [ "$f" = default ] || fargs=(--faults "$f")
+        spec=${f%@*}
+        [ "$spec" = default ] || fargs=(--faults "$spec")
+        [ "$spec" = "$f" ] || fargs+=(--linux "${f#*@}")
         for ((seed = 1; seed <= seeds; seed++)); do
             ref=
             ok=1

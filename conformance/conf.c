@@ -396,6 +396,21 @@ int64_t conf_queue_errors(struct conf *c, unsigned q)
     return CALL(queue_errors, q);
 }
 
+int conf_outq(struct conf *c, enum conf_side s, int fd)
+{
+    return CALL(outq, s, fd);
+}
+
+int64_t conf_sigpipes(struct conf *c, enum conf_side s)
+{
+    return CALL(sigpipes, s);
+}
+
+int64_t conf_tx_chains(struct conf *c, uint32_t first, struct conf_tx_chain *out, uint32_t max)
+{
+    return CALL(tx_chains, first, out, max);
+}
+
 int64_t conf_transcript(struct conf *c, uint32_t first, struct conf_pktlog_entry *out,
                         uint32_t max)
 {

@@ -131,6 +131,15 @@ int conf_local_port(struct conf *c, enum conf_side s, int fd, uint32_t *port);
 /* getpeername(2): the connected peer's CID and port. */
 int conf_peer_name(struct conf *c, enum conf_side s, int fd, uint64_t *cid, uint32_t *port);
 
+/* ioctl(SIOCOUTQ): the bytes sent and not yet out of the socket's hands
+ * (Linux 6.12), or the negative errno (6.1: -EOPNOTSUPP, no socket ioctl). */
+int conf_outq(struct conf *c, enum conf_side s, int fd);
+/* How many SIGPIPEs the side's sends have raised since the target opened
+ * (a count that only grows: compare against an earlier value), or
+ * -EOPNOTSUPP. A send raises one unless it passes VEP_MSG_NOSIGNAL (Linux
+ * 6.12 on a stream EPIPE; 6.1 never). */
+int64_t conf_sigpipes(struct conf *c, enum conf_side s);
+
 /* ---- waiting ---- */
 
 /* Lets the target run until cond(c, arg) holds (true) or timeout_ns pass
@@ -216,6 +225,16 @@ struct conf_pktlog_entry {
     struct vsock_hdr h;
 };
 
+/* One tx chain the device took as a packet (conf_tx_chains): the packet's
+ * header and the lengths of the chain's readable descriptors, as the
+ * device walked them (an indirect table's entries). */
+#define CONF_TX_CHAIN_LENS 20u
+struct conf_tx_chain {
+    struct vsock_hdr h;
+    uint32_t ndesc;                  /* descriptors (the first CONF_TX_CHAIN_LENS in len) */
+    uint32_t len[CONF_TX_CHAIN_LENS];
+};
+
 /* ---- other (capability-gated) ---- */
 
 int conf_transport_reset(struct conf *c); /* CONF_CAP_RESET */
@@ -250,6 +269,11 @@ int64_t conf_queue_errors(struct conf *c, unsigned q);
  * packet split over rx buffers shows as its parts. */
 int64_t conf_transcript(struct conf *c, uint32_t first, struct conf_pktlog_entry *out,
                         uint32_t max);
+/* The tx chains our device took since the target opened, from entry first
+ * on: up to max into out, and how many there are from first; -EOPNOTSUPP
+ * where the device is not ours (the kernel target: vhost). How the guest
+ * driver lays packets out: what a device sees. */
+int64_t conf_tx_chains(struct conf *c, uint32_t first, struct conf_tx_chain *out, uint32_t max);
 /* A counter of the target's own code: the endpoint drop reasons of either
  * side (CONF_CAP_COUNTERS). */
 uint64_t conf_drops(struct conf *c, enum conf_side s, enum vep_drop why);

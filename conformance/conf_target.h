@@ -49,6 +49,8 @@ struct conf_target_ops {
     int (*set_buf_bound)(void *t, enum conf_side s, int fd, bool max, uint64_t bytes);
     int (*local_port)(void *t, enum conf_side s, int fd, uint32_t *port);
     int (*peer_name)(void *t, enum conf_side s, int fd, uint64_t *cid, uint32_t *port);
+    int (*outq)(void *t, enum conf_side s, int fd);
+    int64_t (*sigpipes)(void *t, enum conf_side s);
 
     /* Runs the target until cond(arg) holds (true) or timeout_ns pass
      * (false); cond NULL: just let the time pass. */
@@ -74,6 +76,7 @@ struct conf_target_ops {
     int (*device_features)(void *t, uint64_t *out);
     int64_t (*queue_errors)(void *t, unsigned q);
     int64_t (*transcript)(void *t, uint32_t first, struct conf_pktlog_entry *out, uint32_t max);
+    int64_t (*tx_chains)(void *t, uint32_t first, struct conf_tx_chain *out, uint32_t max);
 };
 
 /* The packets that crossed the rings during a case, printed when the
@@ -116,6 +119,20 @@ bool conf_chain_read_header(const struct conf_desc *d, unsigned n, bool returned
  * target's own log): how many there are from first, up to max copied. */
 int64_t conf_pktlog_copy(const struct conf_pktlog *log, uint32_t first,
                          struct conf_pktlog_entry *out, uint32_t max);
+
+/* The tx chains a device of ours took (conf_tx_chains): grown as needed up
+ * to CONF_CHAINLOG_MAX entries, later ones counted as dropped. */
+#define CONF_CHAINLOG_MAX 8192u
+struct conf_chainlog {
+    struct conf_tx_chain *e;
+    uint32_t n, cap;
+    uint64_t dropped;
+};
+void conf_chainlog_add(struct conf_chainlog *log, const struct vsock_hdr *h, const uint32_t *lens,
+                       uint32_t n);
+int64_t conf_chainlog_copy(const struct conf_chainlog *log, uint32_t first,
+                           struct conf_tx_chain *out, uint32_t max);
+void conf_chainlog_free(struct conf_chainlog *log);
 
 /* Packets held for a case that speaks for one side (raw mode): a bounded
  * ring of copies; packets beyond it, or whose copy cannot be made, are

@@ -195,6 +195,45 @@ void conf_pktlog_free(struct conf_pktlog *log)
     memset(log, 0, sizeof(*log));
 }
 
+void conf_chainlog_add(struct conf_chainlog *log, const struct vsock_hdr *h, const uint32_t *lens,
+                       uint32_t n)
+{
+    if (log->n == log->cap) {
+        uint32_t cap = log->cap ? log->cap * 2 : 64;
+        struct conf_tx_chain *e = log->cap < CONF_CHAINLOG_MAX ? realloc(log->e, cap * sizeof(*e))
+                                                                : NULL;
+        if (e == NULL) {
+            log->dropped++;
+            return;
+        }
+        log->e = e;
+        log->cap = cap;
+    }
+    struct conf_tx_chain *c = &log->e[log->n++];
+    memset(c, 0, sizeof(*c));
+    c->h = *h;
+    c->ndesc = n;
+    for (uint32_t i = 0; i < n && i < CONF_TX_CHAIN_LENS; i++)
+        c->len[i] = lens[i];
+}
+
+int64_t conf_chainlog_copy(const struct conf_chainlog *log, uint32_t first,
+                           struct conf_tx_chain *out, uint32_t max)
+{
+    if (first > log->n)
+        return -EINVAL;
+    uint32_t n = log->n - first;
+    for (uint32_t i = 0; i < n && i < max; i++)
+        out[i] = log->e[first + i];
+    return n;
+}
+
+void conf_chainlog_free(struct conf_chainlog *log)
+{
+    free(log->e);
+    memset(log, 0, sizeof(*log));
+}
+
 int conf_pktq_init(struct conf_pktq *q)
 {
     if (q->pkts == NULL)

@@ -523,6 +523,20 @@ static int gt_peer_name(void *tp, enum conf_side s, int fd, uint64_t *cid, uint3
     return r;
 }
 
+static int gt_outq(void *tp, enum conf_side s, int fd)
+{
+    if (s == CONF_GUEST)
+        return khost_vsock_outq(fd);
+    return call_fd(tp, VCTL_OUTQ, fd, 0);
+}
+
+static int64_t gt_sigpipes(void *tp, enum conf_side s)
+{
+    if (s == CONF_GUEST)
+        return (int64_t)khost_sigpipes();
+    return call3(tp, VCTL_SIGPIPES, 0, 0, 0, NULL);
+}
+
 /* ---- the host side's raw mode ---- */
 
 static int gt_raw_host_begin(void *tp)
@@ -641,6 +655,41 @@ static int64_t gt_transcript(void *tp, uint32_t first, struct conf_pktlog_entry 
     return total >= first ? (int64_t)(total - first) : -EINVAL;
 }
 
+static uint32_t le32_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* conf_tx_chains: the tx chains our device took this session (VCTL_TXLOG)
+ * from entry first on. */
+static int64_t gt_tx_chains(void *tp, uint32_t first, struct conf_tx_chain *out, uint32_t max)
+{
+    struct gt *t = tp;
+    uint64_t at = first, total = first;
+    uint32_t got = 0;
+    do {
+        struct vctl_msg rq = {.op = VCTL_TXLOG, .v = {at}}, rp = {0};
+        int64_t n = rpc(t, &rq, &rp);
+        if (n < 0)
+            return n;
+        if (rp.dlen != (uint64_t)n * VCTL_TXLOG_ENTRY || (n > 0 && rp.data == NULL))
+            return -EPROTO;
+        total = rp.v[1];
+        for (int64_t i = 0; i < n && got < max; i++, got++) {
+            const uint8_t *e = rp.data + i * VCTL_TXLOG_ENTRY;
+            memset(&out[got], 0, sizeof(out[got]));
+            vsock_hdr_decode(e, &out[got].h);
+            out[got].ndesc = le32_at(e + VSOCK_HDR_LEN);
+            for (uint32_t j = 0; j < VCTL_TXLOG_LENS && j < CONF_TX_CHAIN_LENS; j++)
+                out[got].len[j] = le32_at(e + VSOCK_HDR_LEN + 4 + 4 * j);
+        }
+        at += (uint64_t)n;
+        if (n == 0)
+            break;
+    } while (got < max && at < total);
+    return total >= first ? (int64_t)(total - first) : -EINVAL;
+}
+
 const struct conf_target_ops conf_target_guest = {
     .name = "guest",
     .mask = CONF_GUEST_TARGET,
@@ -666,6 +715,8 @@ const struct conf_target_ops conf_target_guest = {
     .set_rcvlowat = gt_set_rcvlowat,
     .local_port = gt_local_port,
     .peer_name = gt_peer_name,
+    .outq = gt_outq,
+    .sigpipes = gt_sigpipes,
     .wait = gt_wait,
     .raw_host_begin = gt_raw_host_begin,
     .raw_host_send = gt_raw_host_send,
@@ -675,4 +726,5 @@ const struct conf_target_ops conf_target_guest = {
     .device_start = gt_device_start,
     .rx_used_len_extra = gt_rx_used_len_extra,
     .transcript = gt_transcript,
+    .tx_chains = gt_tx_chains,
 };

@@ -161,6 +161,9 @@ static void *kt_open(const struct conf_opts *o, char *why, size_t len)
      * ephemeral ports that start at a different point each time. */
     cfg.guest_cid = KHOST_DEFAULT_GUEST_CID + (uint64_t)getpid();
     cfg.sockets.ephemeral_seed = (uint32_t)getpid() * 2654435761u;
+    /* Our guest follows the rules of the kernel it runs against, as the
+     * sim target's two sides follow one profile. */
+    cfg.sockets.linux_ver = o->linux_ver;
     cfg.sockets.observe_rx = observe_rx;
     cfg.sockets.observe_ctx = t;
     int err;
@@ -486,6 +489,22 @@ static int kt_peer_name(void *tp, enum conf_side s, int fd, uint64_t *cid, uint3
     if (s == CONF_GUEST)
         return vep_sock_name(ep(t), fd, NULL, cid, port);
     return khost_vsock_peer_name(fd, cid, port);
+}
+
+static int kt_outq(void *tp, enum conf_side s, int fd)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return vep_outq(ep(t), fd);
+    return khost_vsock_outq(fd);
+}
+
+static int64_t kt_sigpipes(void *tp, enum conf_side s)
+{
+    struct kt *t = tp;
+    if (s == CONF_GUEST)
+        return (int64_t)vep_counters(ep(t))->sigpipes;
+    return (int64_t)khost_sigpipes();
 }
 
 /* ---- raw packets ---- */
@@ -838,6 +857,8 @@ const struct conf_target_ops conf_target_kernel = {
     .set_rcvlowat = kt_set_rcvlowat,
     .local_port = kt_local_port,
     .peer_name = kt_peer_name,
+    .outq = kt_outq,
+    .sigpipes = kt_sigpipes,
     .wait = kt_wait,
     .raw_begin = kt_raw_begin,
     .raw_send = kt_raw_send,

@@ -69,6 +69,11 @@ static void observe_h2g(void *ctx, const struct vsock_hdr *h)
     conf_pktlog_add(&((struct simt *)ctx)->log, false, h);
 }
 
+static void observe_layout(void *ctx, const struct vsock_hdr *h, const uint32_t *lens, uint32_t n)
+{
+    conf_chainlog_add(&((struct simt *)ctx)->chains, h, lens, n);
+}
+
 static void describe_result(const struct sim_result *r, char *why, size_t len)
 {
     snprintf(why, len, "%s: %s: %s (step %" PRIu64 ", t=%.3f ms)", sim_status_name(r->status),
@@ -82,6 +87,7 @@ static void simt_free(struct simt *t)
     free(t->mem);
     free(t->shadow);
     conf_pktlog_free(&t->log);
+    conf_chainlog_free(&t->chains);
     free(t);
 }
 
@@ -118,6 +124,7 @@ static void *simt_open(const struct conf_opts *o, char *why, size_t len)
     world_set_exempt(t->w, raw_exempt, t);
     vdrv_set_tx_observer(world_driver(t->w), observe_g2h, t);
     vdev_set_rx_observer(world_device(t->w), observe_h2g, t);
+    vdev_set_tx_layout_observer(world_device(t->w), observe_layout, t);
     if (t->wc.tiny_rx_ok) /* the case posts buffers the device must refuse */
         world_accept_kept_chains(t->w, VSOCK_VQ_RX);
     return t;
@@ -269,6 +276,16 @@ static int simt_peer_name(void *tp, enum conf_side s, int fd, uint64_t *cid, uin
     return vep_sock_name(ep_of(tp, s), fd, NULL, cid, port);
 }
 
+static int simt_outq(void *tp, enum conf_side s, int fd)
+{
+    return vep_outq(ep_of(tp, s), fd);
+}
+
+static int64_t simt_sigpipes(void *tp, enum conf_side s)
+{
+    return (int64_t)vep_counters(ep_of(tp, s))->sigpipes;
+}
+
 /* ---- the rest ---- */
 
 static int simt_transport_reset(void *tp)
@@ -330,6 +347,11 @@ static int64_t simt_transcript(void *tp, uint32_t first, struct conf_pktlog_entr
     return conf_pktlog_copy(&((struct simt *)tp)->log, first, out, max);
 }
 
+static int64_t simt_tx_chains(void *tp, uint32_t first, struct conf_tx_chain *out, uint32_t max)
+{
+    return conf_chainlog_copy(&((struct simt *)tp)->chains, first, out, max);
+}
+
 const struct conf_target_ops conf_target_sim = {
     .name = "sim",
     .mask = CONF_SIM,
@@ -355,6 +377,8 @@ const struct conf_target_ops conf_target_sim = {
     .set_rcvlowat = simt_set_rcvlowat,
     .local_port = simt_local_port,
     .peer_name = simt_peer_name,
+    .outq = simt_outq,
+    .sigpipes = simt_sigpipes,
     .wait = simt_wait,
     .raw_begin = simt_raw_begin,
     .raw_send = simt_raw_send,
@@ -373,4 +397,5 @@ const struct conf_target_ops conf_target_sim = {
     .device_features = simt_device_features,
     .queue_errors = simt_queue_errors,
     .transcript = simt_transcript,
+    .tx_chains = simt_tx_chains,
 };

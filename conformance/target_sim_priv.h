@@ -27,6 +27,7 @@ struct simt {
     struct conf_pktq gq;   /* what the device placed on rx */
     struct conf_pktq hq;   /* what the guest driver sent */
     struct conf_pktlog log; /* what each endpoint received from the rings */
+    struct conf_chainlog chains; /* how the guest laid out the tx chains the device took */
     /* Guest memory for hand-made chains: a region of its own, far above
      * the world's RAM, so nothing the driver owns is ever touched; and
      * what was put there, to see afterwards whether the device wrote it. */

@@ -292,6 +292,12 @@ unsigned vdev_take_errors(struct vdev *dev)
     return v;
 }
 
+void vdev_set_tx_layout_observer(struct vdev *dev, vdev_tx_layout_observer fn, void *ctx)
+{
+    dev->tx_layout_observer = fn;
+    dev->tx_layout_ctx = ctx;
+}
+
 void vdev_set_rx_observer(struct vdev *dev, vdev_rx_observer fn, void *ctx)
 {
     dev->rx_observer = fn;

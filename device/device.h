@@ -160,6 +160,16 @@ void vdev_set_rx_used_len_extra(struct vdev *dev, int32_t extra);
 typedef void (*vdev_rx_observer)(void *ctx, const struct vsock_hdr *hdr);
 void vdev_set_rx_observer(struct vdev *dev, vdev_rx_observer fn, void *ctx);
 
+/* Called with every tx chain the device takes as a packet: its header and
+ * the lengths of its readable descriptors in order (an indirect table's
+ * entries; up to max_lens of them in lens, n says how many there were):
+ * how the guest laid the packet out (Linux 6.12 sends large packets as page
+ * fragments). NULL for none. */
+#define VDEV_TX_LAYOUT_MAX 20u
+typedef void (*vdev_tx_layout_observer)(void *ctx, const struct vsock_hdr *hdr,
+                                        const uint32_t *lens, uint32_t n);
+void vdev_set_tx_layout_observer(struct vdev *dev, vdev_tx_layout_observer fn, void *ctx);
+
 struct vep *vdev_sockets(struct vdev *dev);
 const struct vdev_counters *vdev_counters(const struct vdev *dev);
 const struct vq_device *vdev_queue(const struct vdev *dev, enum vsock_vq q);

@@ -54,6 +54,8 @@ struct vdev {
     struct vdev_counters c;
     vdev_rx_observer rx_observer;
     void *rx_observer_ctx;
+    vdev_tx_layout_observer tx_layout_observer;
+    void *tx_layout_ctx;
 };
 
 static inline bool vdev_q_running(const struct vdev *dev, enum vsock_vq q)

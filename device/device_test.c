@@ -1639,6 +1639,60 @@ ATF_TC_BODY(take_bits_clear, tc)
     g_teardown(&g);
 }
 
+struct seen_layout {
+    uint32_t lens[VDEV_TX_LAYOUT_MAX];
+    uint32_t n, calls;
+    struct vsock_hdr h;
+};
+
+static void see_layout(void *ctx, const struct vsock_hdr *h, const uint32_t *lens, uint32_t n)
+{
+    struct seen_layout *s = ctx;
+    s->h = *h;
+    s->n = n;
+    s->calls++;
+    for (uint32_t i = 0; i < n && i < VDEV_TX_LAYOUT_MAX; i++)
+        s->lens[i] = lens[i];
+}
+
+ATF_TC(tx_layout_observed);
+ATF_TC_HEAD(tx_layout_observed, tc)
+{
+    atf_tc_set_md_var(tc, "descr", "the layout observer sees a packet's readable descriptors as "
+                                   "the guest laid them out: header, then page fragments");
+}
+ATF_TC_BODY(tx_layout_observed, tc)
+{
+    struct guest g;
+    g_setup_default(&g);
+    struct seen_layout seen = {.n = 0};
+    vdev_set_tx_layout_observer(g.dev, see_layout, &seen);
+    int lfd = host_listen(&g, VSOCK_TYPE_STREAM, HOST_PORT);
+    (void)g_connect(&g, lfd, VSOCK_TYPE_STREAM, GUEST_PORT);
+    ATF_CHECK(seen.calls >= 1); /* the REQUEST: one descriptor */
+    ATF_CHECK_EQ(seen.n, 1);
+    static uint8_t buf[VSOCK_HDR_LEN + 3000];
+    struct vsock_hdr h = ghdr(VSOCK_OP_RW, VSOCK_TYPE_STREAM, GUEST_PORT, HOST_PORT);
+    h.len = 3000;
+    vsock_hdr_encode(&h, buf);
+    uint64_t gpa = g_put(&g, buf, sizeof(buf));
+    struct vq_seg segs[3] = {{gpa, VSOCK_HDR_LEN}, {gpa + VSOCK_HDR_LEN, 2048},
+                             {gpa + VSOCK_HDR_LEN + 2048, 952}};
+    g_queue_raw_segs(&g, segs, 3, 0, VQ_ADD_AUTO);
+    g_kick_tx(&g);
+    ATF_CHECK_EQ(seen.h.op, VSOCK_OP_RW);
+    ATF_CHECK_EQ(seen.h.len, 3000);
+    ATF_CHECK_EQ(seen.n, 3);
+    ATF_CHECK_EQ(seen.lens[0], VSOCK_HDR_LEN);
+    ATF_CHECK_EQ(seen.lens[1], 2048);
+    ATF_CHECK_EQ(seen.lens[2], 952);
+    unsigned calls = seen.calls;
+    g_queue_raw(&g, buf, 10); /* no packet: refused by shape, not observed */
+    g_kick_tx(&g);
+    ATF_CHECK_EQ(seen.calls, calls);
+    g_teardown(&g);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
     ATF_TP_ADD_TC(tp, new_rejects_bad_cid);
@@ -1692,5 +1746,6 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, interrupts_suppressed_by_flag);
     ATF_TP_ADD_TC(tp, interrupts_event_idx);
     ATF_TP_ADD_TC(tp, take_bits_clear);
+    ATF_TP_ADD_TC(tp, tx_layout_observed);
     return atf_no_error();
 }

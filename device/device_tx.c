@@ -57,6 +57,22 @@ static enum tx_outcome tx_read_failed(struct vdev *dev, int64_t r)
     return dev->return_bad_chains ? TX_RETURN : TX_KEEP;
 }
 
+/* The chain's readable descriptors, for the layout observer: a copy of
+ * the iterator walks it (the chain was validated when it was popped). */
+static void observe_layout(struct vdev *dev, const struct vq_chain *ch, const struct vsock_hdr *h)
+{
+    uint32_t lens[VDEV_TX_LAYOUT_MAX];
+    uint32_t n = 0;
+    struct vq_chain walk = *ch;
+    struct vq_buf b;
+    while (vq_chain_next(&walk, &b) == 1 && !b.writable) {
+        if (n < VDEV_TX_LAYOUT_MAX)
+            lens[n] = b.len;
+        n++;
+    }
+    dev->tx_layout_observer(dev->tx_layout_ctx, h, lens, n);
+}
+
 static enum tx_outcome tx_one(struct vdev *dev, const struct vq_chain *ch, uint64_t now)
 {
     enum tx_outcome o;
@@ -80,6 +96,8 @@ static enum tx_outcome tx_one(struct vdev *dev, const struct vq_chain *ch, uint6
             return tx_read_failed(dev, r);
     }
     dev->c.tx_pkts++;
+    if (dev->tx_layout_observer != NULL)
+        observe_layout(dev, ch, &h);
     vep_rx(dev->ep, &h, n > 0 ? dev->pkt_buf : NULL, n, now);
     return TX_RETURN;
 }

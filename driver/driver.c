@@ -102,7 +102,7 @@ static int queues_init(struct vdrv *drv, const struct vdrv_cfg *cfg)
         if (q == VSOCK_VQ_TX && drv->plan.ind_bytes != 0) {
             qc.indirect = true;
             qc.indirect_gpa = drv->arena_gpa + drv->plan.ind_off;
-            qc.indirect_max = VDRV_TX_SEGS;
+            qc.indirect_max = drv->plan.tx_segs;
         }
         int err = vqd_init(&drv->vq[q], drv->mem, &qc);
         if (err != RING_OK)
@@ -124,6 +124,13 @@ static int sockets_init(struct vdrv *drv, const struct vdrv_cfg *cfg)
      * socket layer's small-packet coalescing depends on their size. */
     if (vc.rx_buf_size == 0)
         vc.rx_buf_size = drv->plan.rx_buf_size;
+    /* SIOCOUTQ counts a packet until tx work takes its buffer back. */
+    vc.unsent_until_reclaimed = true;
+    drv->linux_6_12 = vc.linux_ver == VSOCK_LINUX_6_12;
+    if (drv->linux_6_12) {
+        vc.tx_queued = vdrv_tx_fast_path;
+        vc.tx_queued_ctx = drv;
+    }
     drv->ep = vep_new(&vc);
     if (cfg->rx_pause_replies == VDRV_RX_PAUSE_LINUX)
         drv->rx_pause_replies = cfg->vq[VSOCK_VQ_RX].num;

@@ -26,9 +26,17 @@
  *   5.10.6: rx buffers may be larger than the packet).
  * - rx stops while as many replies wait for tx as rx holds, as Linux's
  *   virtio_transport_more_replies, and tx restarts it.
+ * - under the 6.12 profile, a packet the socket layer queues while nothing
+ *   waits before it goes onto the tx ring at once, with a kick of its own
+ *   (6.12.118's virtio_transport_send_pkt fast path: in the sender's send
+ *   call, or in rx handling for a reply); only when the ring has no room
+ *   does it wait for tx work, and only then does a reply count towards the
+ *   rx pause. 6.1.192 queues every packet for tx work, which kicks once
+ *   per batch.
  * - tx packets go out whole up to tx_max_payload (64 KiB by default, Linux's
  *   VIRTIO_VSOCK_MAX_PKT_BUF_SIZE; the socket layer never builds larger
- *   ones), as a header descriptor and a payload descriptor; a larger packet
+ *   ones), as a header descriptor and the payload descriptors Linux's guest
+ *   of the profile gives it (vdrv_linux_tx_frags); a larger packet
  *   (only a crafted one, vep_tx_inject) is split at tx_max_payload, so a case
  *   that wants a bigger packet on the ring asks for a bigger tx_max_payload.
  *   The arena has 32 slots for packets above 4 KiB and the rest of the tx
@@ -143,6 +151,18 @@ unsigned vdrv_take_kicks(struct vdrv *drv);
 /* The device was reset: every chain is detached, connections are reset,
  * listeners stay, the rings are set up again and rx/event buffers reposted. */
 void vdrv_device_reset(struct vdrv *drv, uint64_t now);
+
+/* The payload descriptors Linux's guest gives a tx packet of payload bytes,
+ * after its 44-byte header descriptor (virtio_transport_send_skb): 6.1.192
+ * one (a linear skb; none for no payload); 6.12.118 one up to 32404 bytes
+ * (SKB_WITH_OVERHEAD(32768) - 44), else one per page fragment of
+ * alloc_skb_with_frags(44, payload, order 3): chunks of up to 32 KiB, the
+ * order lowered while the rest fits a smaller one (40000: 32768 + 7232;
+ * 52000: 32768 + 16384 + 2848). Fills up to max lengths (the last takes
+ * what is left when more would be needed) and returns how many. */
+#define VDRV_TX_FRAGS_MAX 17u
+unsigned vdrv_linux_tx_frags(enum vsock_linux v, uint32_t payload, uint32_t *frags,
+                             unsigned max);
 
 /* Called with the header of every packet (or part of one) the driver puts
  * on the tx ring, as written there: what it sent, for transcripts. NULL for

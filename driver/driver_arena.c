@@ -26,6 +26,7 @@ static bool plan_sizes(const struct vdrv_cfg *cfg, struct vdrv_arena_plan *p)
 {
     p->rx_buf_size = cfg->rx_buf_size != 0 ? cfg->rx_buf_size : VDRV_DEFAULT_RX_BUF;
     p->tx_max_payload = cfg->tx_max_payload != 0 ? cfg->tx_max_payload : VDRV_DEFAULT_TX_PAYLOAD;
+    p->tx_segs = cfg->sockets.linux_ver == VSOCK_LINUX_6_12 ? VDRV_TX_SEGS_6_12 : VDRV_TX_SEGS;
     for (int q = 0; q < VSOCK_VQ_COUNT; q++) {
         p->num[q] = cfg->vq[q].num;
         if (!vring_size_valid(p->num[q]))
@@ -60,7 +61,7 @@ bool vdrv_plan_arena(const struct vdrv_cfg *cfg, uint64_t features, struct vdrv_
     p->ind_off = p->ev_off + p->num[VSOCK_VQ_EVENT] * p->ev_stride;
     /* Only tx chains have more than one segment, so only tx gets tables. */
     if (features & (1ull << VIRTIO_F_INDIRECT_DESC))
-        p->ind_bytes = (uint64_t)p->num[VSOCK_VQ_TX] * VDRV_TX_SEGS * VIRTQ_DESC_SIZE;
+        p->ind_bytes = (uint64_t)p->num[VSOCK_VQ_TX] * p->tx_segs * VIRTQ_DESC_SIZE;
     p->total = p->ind_off + p->ind_bytes;
     return true;
 }

@@ -28,7 +28,10 @@
 #define VDRV_TX_LARGE_SLOTS 32u
 #define VDRV_EVENT_BUF 8u    /* le32 id, padded as the brief asks */
 #define VDRV_EVENT_STRIDE 16u /* every arena slot stays 16-aligned */
-#define VDRV_TX_SEGS 2u      /* header, payload */
+#define VDRV_TX_SEGS 2u      /* header, payload (6.1: a linear skb) */
+/* Linux 6.12: the header, then one descriptor per page fragment of a
+ * non-linear skb (at most MAX_SKB_FRAGS, 17 in Debian's config). */
+#define VDRV_TX_SEGS_6_12 (1u + VDRV_TX_FRAGS_MAX)
 #define VDRV_SLOT_ALIGN 16u
 
 #define VDRV_KNOWN_FEATURES                                                                     \
@@ -44,6 +47,9 @@ struct vdrv_buf {
     uint32_t cap;   /* bytes the slot can hold */
     uint32_t index; /* in its pool */
     struct vdrv_pool *owner;
+    /* tx: whose payload it carries, for SIOCOUTQ (vep_tx.owner, 0: none) */
+    uint64_t sender;
+    uint32_t sent;
 };
 
 /* The slots of one queue. The free ones sit on a stack, so which slot is used
@@ -60,6 +66,7 @@ struct vdrv_arena_plan {
     uint32_t num[VSOCK_VQ_COUNT];
     uint32_t rx_buf_size;
     uint32_t tx_max_payload;
+    uint32_t tx_segs; /* descriptors a tx packet may take (its indirect table's size) */
     uint64_t rx_off, rx_stride;
     uint64_t tx_off, tx_stride;             /* small tx slots (all of them with one size) */
     uint32_t tx_small_payload, tx_small_n;
@@ -94,6 +101,7 @@ struct vdrv {
     void *tx_observer_ctx;
 
     unsigned kicks;
+    bool linux_6_12;        /* Debian's 6.12.118 guest: tx fast path, fragment layout */
     bool broken;
     bool rx_paused;         /* too many replies waiting for tx (Linux's more_replies) */
     uint32_t rx_buf_nr;     /* rx buffers the device holds */
@@ -113,5 +121,8 @@ void vdrv_fill_events(struct vdrv *drv);
 void vdrv_update_cid(struct vdrv *drv);
 /* Back to the pool it came from. */
 void vdrv_buf_put(struct vdrv_buf *b);
+/* The endpoint queued a packet (vep_cfg.tx_queued, 6.12 only): the fast
+ * path. */
+void vdrv_tx_fast_path(void *drv);
 
 #endif

@@ -205,10 +205,14 @@ void vdrv_handle_rx(struct vdrv *drv, uint64_t now)
 
 static void tx_complete(struct vdrv *drv, const struct vq_used_entry *u, uint64_t now)
 {
-    (void)drv;
     (void)now;
-    /* A tx used len carries nothing (vhost writes 0): only the slot matters. */
-    vdrv_buf_put(u->token);
+    /* A tx used len carries nothing (vhost writes 0): only the slot matters,
+     * and whose bytes it held (virtio_transport_tx_work consumes the skb:
+     * they no longer count as unsent). */
+    struct vdrv_buf *b = u->token;
+    if (b->sender != 0)
+        vep_tx_reclaimed(drv->ep, b->sender, b->sent);
+    vdrv_buf_put(b);
 }
 
 static void tx_build(struct vdrv_buf *b, const struct vep_tx *t, uint32_t part,
@@ -226,19 +230,54 @@ static void tx_build(struct vdrv_buf *b, const struct vep_tx *t, uint32_t part,
     *out = h;
 }
 
+unsigned vdrv_linux_tx_frags(enum vsock_linux v, uint32_t payload, uint32_t *frags,
+                             unsigned max)
+{
+    enum { PAGE = 4096, LINEAR_MAX = 32768 - 320 - VSOCK_HDR_LEN };
+    if (payload == 0 || max == 0)
+        return 0;
+    if (v != VSOCK_LINUX_6_12 || payload <= LINEAR_MAX) {
+        frags[0] = payload;
+        return 1;
+    }
+    unsigned n = 0, order = 3; /* PAGE_ALLOC_COSTLY_ORDER */
+    for (uint32_t rest = payload; rest > 0;) {
+        if (n + 1 == max) {
+            frags[n++] = rest;
+            break;
+        }
+        uint64_t aligned = ((uint64_t)rest + PAGE - 1) / PAGE * PAGE;
+        while (order > 0 && aligned < ((uint64_t)PAGE << order))
+            order--;
+        uint32_t chunk = rest < ((uint32_t)PAGE << order) ? rest : (uint32_t)PAGE << order;
+        frags[n++] = chunk;
+        rest -= chunk;
+    }
+    return n;
+}
+
 static int tx_add(struct vdrv *drv, struct vdrv_buf *b, uint32_t part)
 {
     struct vq_driver *vq = &drv->vq[VSOCK_VQ_TX];
-    struct vq_seg segs[VDRV_TX_SEGS] = {{b->gpa, VSOCK_HDR_LEN}, {b->gpa + VSOCK_HDR_LEN, part}};
-    unsigned n = part > 0 ? 2 : 1;
-    if (n == 2 && vq->num < 2) {
-        /* Two descriptors never fit a one-entry ring, nor its indirect
-         * tables (2.7.5.3.1: no chain longer than the queue size, table
-         * entries included); header and payload are contiguous in the
-         * slot, and VERSION_1 lets any layout carry a message, so one
-         * descriptor takes both. */
-        segs[0].len += part;
-        n = 1;
+    struct vq_seg segs[VDRV_TX_SEGS_6_12];
+    uint32_t frags[VDRV_TX_FRAGS_MAX];
+    unsigned nfrags = vdrv_linux_tx_frags(drv->linux_6_12 ? VSOCK_LINUX_6_12 : VSOCK_LINUX_6_1,
+                                          part, frags, drv->plan.tx_segs - 1);
+    segs[0] = (struct vq_seg){b->gpa, VSOCK_HDR_LEN};
+    uint64_t at = b->gpa + VSOCK_HDR_LEN;
+    for (unsigned i = 0; i < nfrags; i++) {
+        segs[1 + i] = (struct vq_seg){at, frags[i]};
+        at += frags[i];
+    }
+    unsigned n = 1 + nfrags;
+    if (n > vq->num) {
+        /* No chain may be longer than the queue size, an indirect table's
+         * entries included (2.7.5.3.1); header and payload are contiguous
+         * in the slot, and VERSION_1 lets any layout carry a message, so
+         * fewer descriptors take the same bytes: header and payload, or
+         * one descriptor on a one-entry ring. */
+        n = vq->num < 2 ? 1 : 2;
+        segs[n - 1].len = (uint32_t)(b->gpa + VSOCK_HDR_LEN + part - segs[n - 1].gpa);
     }
     return vqd_add(vq, segs, n, 0, b, VQ_ADD_AUTO);
 }
@@ -268,6 +307,8 @@ static int tx_send_one(struct vdrv *drv)
         return RING_E_FULL;
     struct vsock_hdr h;
     tx_build(b, &t, part, &h);
+    b->sender = t.owner;
+    b->sent = part;
     int err = tx_add(drv, b, part);
     if (err != RING_OK) {
         vdrv_buf_put(b);
@@ -292,6 +333,21 @@ static void tx_send_pending(struct vdrv *drv)
         drv->ctr.tx_ring_full++; /* back-pressure: the rest waits in the endpoint */
     if (added)
         note_kick(drv, VSOCK_VQ_TX);
+}
+
+/* Linux 6.12's virtio_transport_send_pkt: a packet nothing waits before
+ * goes onto the ring now, kicked on its own; with no room it waits for tx
+ * work (and a reply then counts towards the rx pause). */
+void vdrv_tx_fast_path(void *ctx)
+{
+    struct vdrv *drv = ctx;
+    if (drv->broken || vep_tx_queued_pkts(drv->ep) != 1)
+        return;
+    int r = tx_send_one(drv);
+    if (r == 1)
+        note_kick(drv, VSOCK_VQ_TX);
+    else if (r == RING_E_FULL)
+        drv->ctr.tx_ring_full++;
 }
 
 void vdrv_handle_tx(struct vdrv *drv, uint64_t now)

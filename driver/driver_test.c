@@ -1580,6 +1580,162 @@ TC(deterministic_memory, "the same script leaves guest memory byte-for-byte iden
     D_EQ(scripted_run(), scripted_run());
 }
 
+/* ---- Linux 6.12's guest: fragment layout, fast path, SIOCOUTQ ------------------- */
+
+TC(linux_tx_frags, "the payload descriptors of Linux's tx packets: one on 6.1; on 6.12 one up "
+                   "to 32404 bytes, then page fragments of up to 32 KiB, smaller for the rest")
+{
+    uint32_t f[VDRV_TX_FRAGS_MAX];
+    D_EQ(0, vdrv_linux_tx_frags(VSOCK_LINUX_6_12, 0, f, VDRV_TX_FRAGS_MAX));
+    D_EQ(1, vdrv_linux_tx_frags(VSOCK_LINUX_6_1, 65536, f, VDRV_TX_FRAGS_MAX));
+    D_EQ(65536, f[0]);
+    D_EQ(1, vdrv_linux_tx_frags(VSOCK_LINUX_6_12, 32404, f, VDRV_TX_FRAGS_MAX));
+    D_EQ(32404, f[0]);
+    D_EQ(1, vdrv_linux_tx_frags(VSOCK_LINUX_6_12, 32405, f, VDRV_TX_FRAGS_MAX));
+    D_EQ(32405, f[0]);
+    D_EQ(1, vdrv_linux_tx_frags(VSOCK_LINUX_6_12, 32768, f, VDRV_TX_FRAGS_MAX));
+    D_EQ(2, vdrv_linux_tx_frags(VSOCK_LINUX_6_12, 40000, f, VDRV_TX_FRAGS_MAX));
+    D_EQ(32768, f[0]);
+    D_EQ(7232, f[1]);
+    D_EQ(3, vdrv_linux_tx_frags(VSOCK_LINUX_6_12, 52000, f, VDRV_TX_FRAGS_MAX));
+    D_EQ(16384, f[1]);
+    D_EQ(2848, f[2]);
+    D_EQ(2, vdrv_linux_tx_frags(VSOCK_LINUX_6_12, 65536, f, VDRV_TX_FRAGS_MAX));
+    D_EQ(32768, f[1]);
+    D_EQ(2, vdrv_linux_tx_frags(VSOCK_LINUX_6_12, 52000, f, 2));
+    D_EQ(52000 - 32768, f[1]); /* capped: the last takes the rest */
+}
+
+/* Pops the next tx chain and gives its readable descriptors' lengths. */
+static unsigned dev_tx_layout(struct harness *h, uint32_t *lens, unsigned max, uint16_t *head)
+{
+    struct vq_chain c;
+    D_EQ(1, vqdev_pop(&h->dq[TX], &c));
+    *head = c.head;
+    struct vq_buf b;
+    unsigned n = 0;
+    int r;
+    while ((r = vq_chain_next(&c, &b)) == 1) {
+        D_TRUE(!b.writable && n < max);
+        lens[n++] = b.len;
+    }
+    D_EQ(0, r);
+    return n;
+}
+
+TC(tx_layout_profiles, "a 40000-byte packet goes out as header + payload under 6.1 and as "
+                       "header + 32768 + 7232 under 6.12 (indirect or not); a ring too short "
+                       "for that gets header + payload")
+{
+    for (int v = 0; v < 2; v++) {
+        for (int ind = 0; ind < 3; ind++) {
+            struct harness h;
+            h_setup(&h);
+            h.cfg.sockets.linux_ver = v ? VSOCK_LINUX_6_12 : VSOCK_LINUX_6_1;
+            if (ind == 1)
+                h.cfg.device_features &= ~F(VIRTIO_F_INDIRECT_DESC);
+            if (ind == 2)
+                h.cfg.vq[TX].num = 2;
+            h_start(&h);
+            int fd = h_connect(&h, VSOCK_TYPE_STREAM, 5000, NULL);
+            static uint8_t data[40000];
+            for (size_t i = 0; i < sizeof data; i++)
+                data[i] = (uint8_t)(i * 7);
+            D_EQ(sizeof data, vep_send(EP(&h), fd, data, sizeof data, 0));
+            vdrv_handle_tx(h.drv, h.now);
+            uint32_t lens[8];
+            uint16_t head;
+            unsigned n = dev_tx_layout(&h, lens, 8, &head);
+            D_EQ(VSOCK_HDR_LEN, lens[0]);
+            if (v == 0 || ind == 2) {
+                D_EQ(2, n);
+                D_EQ(40000, lens[1]);
+            } else {
+                D_EQ(3, n);
+                D_EQ(32768, lens[1]);
+                D_EQ(7232, lens[2]);
+            }
+            uint16_t flags = get_le16(h.dq[TX].desc + 16u * head + 12);
+            D_EQ(ind != 1, (flags & VIRTQ_DESC_F_INDIRECT) != 0);
+            D_EQ(RING_OK, vqdev_push(&h.dq[TX], head, 0));
+            irq(&h);
+            h_fini(&h);
+        }
+    }
+}
+
+TC(tx_fast_path_profiles, "under 6.12 a packet nothing waits before goes on the tx ring in the "
+                          "send call (or the rx handling of a reply) with a kick; under 6.1 tx "
+                          "work moves it; a full ring makes 6.12 queue too")
+{
+    for (int v = 0; v < 2; v++) {
+        struct harness h;
+        h_setup(&h);
+        h.cfg.sockets.linux_ver = v ? VSOCK_LINUX_6_12 : VSOCK_LINUX_6_1;
+        h.cfg.device_features &= ~F(VIRTIO_F_EVENT_IDX); /* every add may kick */
+        h_start(&h);
+        int fd = h_connect(&h, VSOCK_TYPE_STREAM, 5000, NULL);
+        (void)vdrv_take_kicks(h.drv);
+        D_EQ(3, vep_send(EP(&h), fd, "abc", 3, 0));
+        struct vq_chain c;
+        D_EQ(v, vqdev_pop(&h.dq[TX], &c));
+        D_EQ(v ? 1u << TX : 0u, vdrv_take_kicks(h.drv) & (1u << TX));
+        if (v)
+            D_EQ(RING_OK, vqdev_push(&h.dq[TX], c.head, 0));
+        vdrv_handle_tx(h.drv, h.now);
+        if (!v) {
+            D_EQ(1, vqdev_pop(&h.dq[TX], &c));
+            D_EQ(RING_OK, vqdev_push(&h.dq[TX], c.head, 0));
+        }
+        irq(&h);
+        /* A reply: the guest answers a REQUEST to nobody with RST. */
+        struct vsock_hdr q = host_hdr(&h, VSOCK_OP_REQUEST, 6000, 7000);
+        dev_rx(&h, &q, NULL, 0);
+        vdrv_handle_rx(h.drv, h.now);
+        D_EQ(v ? 0u : 1u, vep_tx_queued_replies(EP(&h)));
+        D_EQ(v, vqdev_pop(&h.dq[TX], &c));
+        if (v)
+            D_EQ(RING_OK, vqdev_push(&h.dq[TX], c.head, 0));
+        irq(&h);
+        dev_tx_drain(&h);
+        /* A full ring: the packet that finds no room waits for tx work,
+         * and so does every one after it. */
+        for (int i = 0; i < 10; i++)
+            D_EQ(1, vep_send(EP(&h), fd, "x", 1, 0));
+        D_EQ(v ? 2u : 10u, vep_tx_queued_pkts(EP(&h)));
+        if (v)
+            D_TRUE(CTR(&h)->tx_ring_full > 0);
+        unsigned total = 0;
+        for (int i = 0; i < 4; i++)
+            total += dev_tx_drain(&h);
+        D_EQ(10, total);
+        D_EQ(0, vep_tx_queued_pkts(EP(&h)));
+        h_fini(&h);
+    }
+}
+
+TC(tx_outq_reclaim, "6.12's SIOCOUTQ counts a packet's payload until tx work takes its buffer "
+                    "back from the used ring")
+{
+    struct harness h;
+    h_setup(&h);
+    h.cfg.sockets.linux_ver = VSOCK_LINUX_6_12;
+    h_start(&h);
+    int fd = h_connect(&h, VSOCK_TYPE_STREAM, 5000, NULL);
+    D_EQ(0, vep_outq(EP(&h), fd));
+    static uint8_t data[100];
+    D_EQ(100, vep_send(EP(&h), fd, data, sizeof data, 0));
+    D_EQ(100, vep_outq(EP(&h), fd));
+    struct vq_chain c;
+    D_EQ(1, vqdev_pop(&h.dq[TX], &c));
+    D_EQ(100, vep_outq(EP(&h), fd)); /* the device has it */
+    D_EQ(RING_OK, vqdev_push(&h.dq[TX], c.head, 0));
+    D_EQ(100, vep_outq(EP(&h), fd)); /* used, not yet reclaimed */
+    vdrv_handle_tx(h.drv, h.now);
+    D_EQ(0, vep_outq(EP(&h), fd));
+    h_fini(&h);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
     ATF_TP_ADD_TC(tp, features_subset);
@@ -1630,5 +1786,9 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, tick_connect_timeout);
     ATF_TP_ADD_TC(tp, seqpacket_not_negotiated);
     ATF_TP_ADD_TC(tp, deterministic_memory);
+    ATF_TP_ADD_TC(tp, linux_tx_frags);
+    ATF_TP_ADD_TC(tp, tx_layout_profiles);
+    ATF_TP_ADD_TC(tp, tx_fast_path_profiles);
+    ATF_TP_ADD_TC(tp, tx_outq_reclaim);
     return atf_no_error();
 }

@@ -68,6 +68,7 @@ const struct fuzz_harness *fuzz_harness_list(size_t *count);
 #define FUZZ_SIM_SEED 1u
 #define FUZZ_SIM_SCENARIOS 6u
 #define FUZZ_SIM_FULL_RINGS 0x08u   /* byte 0: 128-entry rings instead of 1 to 4 */
+#define FUZZ_SIM_LINUX_6_12 0x10u   /* byte 0: Linux 6.12's rules instead of 6.1's */
 
 /* The small scenarios the sim harness runs: name, and the file text (also
  * committed as traces/fuzz/sim-scenarios/NAME.scenario, so that a trace of a

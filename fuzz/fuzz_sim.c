@@ -1,5 +1,6 @@
-/* The sim harness: the input's first bytes choose a small scenario and the
- * fault rates, the rest are the run's decisions (sim_cfg.decision_bytes).
+/* The sim harness: the input's first bytes choose a small scenario, the
+ * Linux profile (byte 0's FUZZ_SIM_LINUX_6_12) and the fault rates, the
+ * rest are the run's decisions (sim_cfg.decision_bytes).
  * The oracle is the simulator's own: any violation but the step budget is
  * a finding. Runs are kept short (a few flows, a step budget) so that the
  * fuzzer does many of them per second. */
@@ -122,6 +123,7 @@ int fuzz_sim_setup(const uint8_t *data, size_t len, struct fuzz_sim_setup *out)
     /* Rings of 1 to 4 entries unless asked otherwise: a 128-entry world
      * costs several times more to build than the rest of a short run. */
     c->faults.ppm[FAULT_TINY_RINGS] = (b0 & FUZZ_SIM_FULL_RINGS) ? 0 : 1000000u;
+    c->linux_ver = (b0 & FUZZ_SIM_LINUX_6_12) ? VSOCK_LINUX_6_12 : VSOCK_LINUX_6_1;
     if (parse_scenario(out->scenario, &c->scenario) < 0)
         return -1;
     c->seed = FUZZ_SIM_SEED;

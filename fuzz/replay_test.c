@@ -197,6 +197,38 @@ ATF_TC_BODY(sim_traces_replay, tc)
     unlink(out);
 }
 
+/* Byte 0's FUZZ_SIM_LINUX_6_12 picks the profile: every scenario, with
+ * full rings and without, runs clean under both, and a recorded run says
+ * which it followed (its trace header's 'linux' option). */
+ATF_TC_WITHOUT_HEAD(sim_profile_bit);
+ATF_TC_BODY(sim_profile_bit, tc)
+{
+    enter_tree();
+    uint8_t data[FUZZ_SIM_HDR + 400];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 37u + 11u);
+    for (unsigned sc = 0; sc < FUZZ_SIM_SCENARIOS; sc++) {
+        for (unsigned bits = 0; bits < 4; bits++) {
+            bool v612 = bits & 1u, full = bits & 2u;
+            data[0] = (uint8_t)(sc | (v612 ? FUZZ_SIM_LINUX_6_12 : 0) |
+                                (full ? FUZZ_SIM_FULL_RINGS : 0));
+            struct fuzz_sim_setup su;
+            ATF_REQUIRE_EQ(0, fuzz_sim_setup(data, sizeof(data), &su));
+            ATF_CHECK_EQ(su.scenario, sc);
+            ATF_CHECK_EQ(su.cfg.linux_ver, v612 ? VSOCK_LINUX_6_12 : VSOCK_LINUX_6_1);
+            struct trace_header h;
+            ATF_REQUIRE_EQ(0, fuzz_sim_trace_header(&su, &h));
+            const char *lv = trace_header_option(&h, "linux");
+            ATF_CHECK_MSG(lv != NULL && strcmp(lv, v612 ? "6.12" : "6.1") == 0,
+                          "scenario %u: the header names profile %s", sc, lv ? lv : "(none)");
+            struct fuzz_report rep;
+            fuzz_sim_one(data, sizeof(data), &rep);
+            ATF_CHECK_MSG(rep.outcome != FUZZ_FINDING, "scenario %u, bits %u: %s", sc, bits,
+                          rep.why);
+        }
+    }
+}
+
 ATF_TC_WITHOUT_HEAD(shrink_keeps_the_violation);
 ATF_TC_BODY(shrink_keeps_the_violation, tc)
 {
@@ -229,6 +261,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, regressions_are_indexed);
     ATF_TP_ADD_TC(tp, sim_scenario_files_match);
     ATF_TP_ADD_TC(tp, sim_traces_replay);
+    ATF_TP_ADD_TC(tp, sim_profile_bit);
     ATF_TP_ADD_TC(tp, shrink_keeps_the_violation);
     return atf_no_error();
 }

@@ -199,5 +199,12 @@ int khost_vsock_set_rcvlowat(int fd, uint32_t bytes);
 int khost_vsock_set_buf_bound(int fd, bool max, uint64_t bytes);
 int khost_vsock_local_port(int fd, uint32_t *port);
 int khost_vsock_peer_name(int fd, uint64_t *cid, uint32_t *port);
+/* ioctl(SIOCOUTQ): the unsent bytes (Linux 6.12), or -errno (6.1:
+ * -EOPNOTSUPP). */
+int khost_vsock_outq(int fd);
+/* SIGPIPEs this process received since its first khost_vsock_socket, which
+ * installs a handler that counts them (a send raises one unless it passes
+ * VEP_MSG_NOSIGNAL). */
+uint64_t khost_sigpipes(void);
 
 #endif

@@ -7,8 +7,11 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 /* After sys/socket.h: it needs sa_family_t. */
 #include <linux/vm_sockets.h>
 
@@ -17,10 +20,47 @@ static int neg(int r)
     return r < 0 ? -errno : r;
 }
 
+/* SIGPIPE, counted: Linux 6.12 raises it for a stream send's EPIPE, and a
+ * case asks how many came. A signal handler can only reach a global, and
+ * only one of this type; the process is one case's, and nothing else here
+ * raises SIGPIPE. */
+static volatile sig_atomic_t sigpipe_count;
+
+static void count_sigpipe(int sig)
+{
+    (void)sig;
+    sigpipe_count++;
+}
+
+static void install_sigpipe_counter(void)
+{
+    struct sigaction sa = {0}, old;
+    if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == count_sigpipe)
+        return;
+    sa.sa_handler = count_sigpipe;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    (void)sigaction(SIGPIPE, &sa, NULL);
+}
+
+uint64_t khost_sigpipes(void)
+{
+    return (uint64_t)sigpipe_count;
+}
+
+int khost_vsock_outq(int fd)
+{
+    int n = 0;
+    if (ioctl(fd, SIOCOUTQ, &n) < 0)
+        return -errno;
+    return n;
+}
+
 int khost_vsock_socket(int type)
 {
     if (khost_guest_check() != 0)
         return -EPERM;
+    install_sigpipe_counter();
     int st;
     if (type == VSOCK_TYPE_STREAM)
         st = SOCK_STREAM;
@@ -73,7 +113,9 @@ int khost_vsock_connect(int fd, uint64_t cid, uint32_t port)
 
 static int msg_flags(unsigned vep)
 {
-    int f = MSG_DONTWAIT | MSG_NOSIGNAL;
+    int f = MSG_DONTWAIT;
+    if (vep & VEP_MSG_NOSIGNAL)
+        f |= MSG_NOSIGNAL;
     if (vep & VEP_MSG_PEEK)
         f |= MSG_PEEK;
     if (vep & VEP_MSG_TRUNC)

@@ -638,6 +638,34 @@ TC(run_builtin_default_faults, "every built-in scenario with its default faults 
     }
 }
 
+TC(run_builtin_linux_6_12, "every built-in scenario runs clean under Linux 6.12's rules too, "
+                            "with its default faults and with all faults, and its runs differ "
+                            "from 6.1's")
+{
+    for (size_t i = 0; i < NBUILTIN; i++) {
+        for (uint64_t seed = 1; seed <= 3; seed++) {
+            for (int all = 0; all < 2; all++) {
+                struct sim_cfg cfg;
+                cfg_init(&cfg, builtin_names[i], all ? "all=0.002" : NULL, seed);
+                cfg.linux_ver = VSOCK_LINUX_6_12;
+                struct sim_result res;
+                sim_run(&cfg, &res);
+                char why[700];
+                ATF_CHECK_MSG(clean_run(&cfg, &res, why, sizeof(why)), "%s seed %" PRIu64 "%s: %s",
+                              builtin_names[i], seed, all ? " all faults" : "", why);
+                if (all)
+                    continue;
+                struct sim_result r61;
+                cfg.linux_ver = VSOCK_LINUX_6_1;
+                sim_run(&cfg, &r61);
+                ATF_CHECK_MSG(r61.stats.digest != res.stats.digest,
+                              "%s seed %" PRIu64 ": the same digest under both profiles",
+                              builtin_names[i], seed);
+            }
+        }
+    }
+}
+
 TC(run_scenario_file, "a parsed scenario file runs like a built-in one")
 {
     const char *text = "scenario file-run\n"
@@ -1288,6 +1316,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, scenario_parse_overlong_line);
     ATF_TP_ADD_TC(tp, scenario_parse_nul_byte);
     ATF_TP_ADD_TC(tp, run_builtin_default_faults);
+    ATF_TP_ADD_TC(tp, run_builtin_linux_6_12);
     ATF_TP_ADD_TC(tp, run_scenario_file);
     ATF_TP_ADD_TC(tp, sweep_echo);
     ATF_TP_ADD_TC(tp, sweep_bulk);

@@ -212,6 +212,7 @@ int ep_sock_alloc(struct vep *ep, int type)
         s->buffer_max = s->buffer_size; /* a configured default above Linux's maximum */
     s->buf_alloc = ep->cfg.buf_alloc;
     s->rcvlowat = 1;
+    s->gen = ++ep->next_gen;
     return (int)slot;
 }
 
@@ -354,6 +355,8 @@ int ep_queue(struct vep *ep, struct vep_pkt *p, bool reply)
         ep->tx_replies++;
     ep->ctr.tx_bytes += p->len;
     pktq_push(&ep->txq, p);
+    if (ep->cfg.tx_queued != NULL)
+        ep->cfg.tx_queued(ep->cfg.tx_queued_ctx);
     return 0;
 }
 
@@ -380,6 +383,7 @@ int ep_send(struct vep *ep, struct vep_sock *s, uint16_t op, uint32_t flags,
         p->sock = ep_fd(ep, s);
         s->tx_cnt += len;
         s->tx_queued += len;
+        s->unsent += len; /* virtio_transport_get_credit (6.12) */
     }
     return ep_queue(ep, p, reply);
 }
@@ -393,7 +397,21 @@ bool vep_tx_peek(const struct vep *ep, struct vep_tx *out)
     out->hdr.len = p->len - p->off;
     out->payload = p->data + p->off;
     out->is_reply = p->reply;
+    out->owner = 0;
+    if (p->sock != VEP_NONE)
+        out->owner = (uint64_t)ep->socks[p->sock].gen << 32 | (uint32_t)(p->sock + 1);
     return true;
+}
+
+void vep_tx_reclaimed(struct vep *ep, uint64_t owner, uint32_t bytes)
+{
+    uint32_t slot = (uint32_t)owner;
+    if (slot == 0 || slot > ep->nsocks)
+        return;
+    struct vep_sock *s = &ep->socks[slot - 1];
+    if (s->state == VEP_SS_FREE || s->gen != (uint32_t)(owner >> 32))
+        return; /* the socket is gone: nobody asks any more */
+    s->unsent -= bytes < s->unsent ? bytes : s->unsent;
 }
 
 int vep_tx_inject(struct vep *ep, const struct vsock_hdr *hdr, const uint8_t *payload,
@@ -423,8 +441,14 @@ void vep_tx_advance(struct vep *ep, uint32_t n)
         ep->tx_replies--;
     if (p->injected)
         ep->tx_injected--;
-    if (p->sock != VEP_NONE)
-        ep->socks[p->sock].tx_queued -= p->len;
+    if (p->sock != VEP_NONE) {
+        struct vep_sock *s = &ep->socks[p->sock];
+        s->tx_queued -= p->len;
+        /* vhost: the skb is sent once its last byte is in the guest's
+         * buffers (vhost_transport_do_send_pkt). */
+        if (!ep->cfg.unsent_until_reclaimed)
+            s->unsent -= p->len < s->unsent ? p->len : s->unsent;
+    }
     ep->ctr.tx_pkts[p->hdr.op < 8 ? p->hdr.op : 0]++;
     free(p);
 }

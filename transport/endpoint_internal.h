@@ -78,6 +78,8 @@ struct vep_sock {
     uint32_t peer_fwd_cnt;
     uint32_t tx_cnt;
     uint32_t tx_queued;  /* payload in the endpoint's tx queue */
+    uint32_t unsent;     /* 6.12's bytes_unsent: payload sent and not yet out (vep_outq) */
+    uint32_t gen;        /* which use of the slot: a vep_tx.owner names slot and use */
     struct vep_pktq rxq;
     uint32_t msg_count;  /* complete seqpacket messages queued */
     uint32_t rcvlowat;
@@ -102,6 +104,7 @@ struct vep {
     struct vep_pktq txq;
     uint32_t tx_replies;
     uint32_t next_ephemeral;
+    uint32_t next_gen;
     struct vep_counters ctr;
     vep_intercept_fn intercept;
     void *intercept_ctx;

@@ -37,6 +37,12 @@ static inline bool ep_deviates(const struct vep *ep, enum vsock_deviation d)
     return (ep->cfg.deviate & VSOCK_DEV_BIT(d)) != 0;
 }
 
+/* Whether the endpoint follows Debian's 6.12.118 (else 6.1.192). */
+static inline bool ep_linux_6_12(const struct vep *ep)
+{
+    return ep->cfg.linux_ver == VSOCK_LINUX_6_12;
+}
+
 /* The only writers of a socket's timer (they keep ep->next_deadline). */
 void ep_timer_arm(struct vep *ep, struct vep_sock *s, enum vep_timer t, uint64_t deadline);
 void ep_timer_disarm(struct vep *ep, struct vep_sock *s);
@@ -56,7 +62,7 @@ void ep_do_close(struct vep *ep, struct vep_sock *s);
  * 6.12 counts the bytes not read yet. */
 static inline uint32_t ep_has_data(const struct vep *ep, const struct vep_sock *s)
 {
-    return ep->cfg.linux_ver == VSOCK_LINUX_6_12 ? s->rx_unread : s->rx_bytes;
+    return ep_linux_6_12(ep) ? s->rx_unread : s->rx_bytes;
 }
 /* Linux's virtio_transport_tx_buf_size: min(peer_buf_alloc, buf_alloc). */
 uint32_t ep_tx_buf_size(const struct vep_sock *s);

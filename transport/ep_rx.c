@@ -257,12 +257,146 @@ static bool tail_append(struct vep_pktq *q, const struct vsock_hdr *h, const uin
     return true;
 }
 
+/* ---- Linux 6.12: the queue's skbs count against buf_alloc ----
+ * Debian's 6.12.118 (virtio_transport_recv_enqueue, _inc_rx_pkt,
+ * _collapse_rx_queue) refuses a packet when (queued skbs + 1) *
+ * SKB_TRUESIZE(0) exceeds buf_alloc, besides the payload rule. Before that
+ * it collapses the queue once it holds buf_alloc / SKB_TRUESIZE(0) skbs:
+ * runs of unread packets that do not end a seqpacket message and hold less
+ * than MAX_COLLAPSE_LEN are copied into new linear skbs of up to that
+ * much, until enough skbs are gone. So many small seqpacket messages (each
+ * ends one) or a buffer under two skbs' worth get RST and ENOBUFS. */
+
+#define SKB_TRUESIZE0_6_12 576u    /* SKB_TRUESIZE(0), x86-64 */
+#define MAX_COLLAPSE_LEN_6_12 32404u /* SKB_MAX_ORDER(44, 3): one order-3 page's data */
+
+static bool collapsible(const struct vep_pkt *p)
+{
+    return p->off == 0 && !(p->hdr.flags & VSOCK_SEQ_EOM) && p->len < MAX_COLLAPSE_LEN_6_12;
+}
+
+/* virtio_transport_collapse_size: the bytes of p and the collapsible
+ * packets after it that fit one collapsed skb. */
+static uint32_t collapse_size(const struct vep_pkt *p)
+{
+    uint32_t target = p->len - p->off;
+    for (const struct vep_pkt *q = p->next; q != NULL && collapsible(q); q = q->next) {
+        uint32_t n = q->len - q->off;
+        if (n > MAX_COLLAPSE_LEN_6_12 - target)
+            return target;
+        target += n;
+    }
+    return target;
+}
+
+/* A new, empty skb for size collapsed bytes, with p's header: its data has
+ * room for what the allocation gives (the kmalloc or page rounding may
+ * leave more than size). */
+static struct vep_pkt *collapsed_new(const struct vep_pkt *p, uint32_t size)
+{
+    uint32_t room = ep_linux_rx_room(VSOCK_HDR_LEN + size, 0, VSOCK_LINUX_6_12);
+    if (room < size)
+        room = size;
+    struct vep_pkt *n = malloc(sizeof(*n) + room);
+    if (n == NULL)
+        return NULL;
+    memset(n, 0, sizeof(*n));
+    n->hdr = p->hdr;
+    n->hdr.len = 0;
+    n->room = room;
+    n->sock = VEP_NONE;
+    return n;
+}
+
+static void collapsed_append(struct vep_pkt *n, const struct vep_pkt *p)
+{
+    uint32_t src = p->len - p->off;
+    memcpy(n->data + n->len, p->data + p->off, src);
+    n->len += src;
+    n->hdr.len += src;
+    n->hdr.flags |= p->hdr.flags;
+    n->room -= src;
+}
+
+/* The packets of front go before the rest of q, in order. */
+static void pktq_splice_front(struct vep_pktq *q, struct vep_pktq *front)
+{
+    if (front->head == NULL)
+        return;
+    front->tail->next = q->head;
+    if (q->head != NULL)
+        q->head->prev = front->tail;
+    else
+        q->tail = front->tail;
+    q->head = front->head;
+    q->count += front->count;
+}
+
+/* virtio_transport_collapse_rx_queue: merges packets until at least
+ * min_to_free are gone (checked before each new collapsed skb, so the
+ * last one is filled up); an allocation failure stops it, as in Linux.
+ * Payload, unread bytes and messages are unchanged; each collapsed packet
+ * counts in fwd_cnt once it is read to its end. */
+static void collapse_rx_queue(struct vep_sock *s, uint32_t min_to_free)
+{
+    struct vep_pktq out = {0};
+    struct vep_pkt *cur = NULL;
+    int64_t saved = 0;
+    while (s->rxq.head != NULL) {
+        struct vep_pkt *p = s->rxq.head;
+        uint32_t src = p->len - p->off;
+        bool keep = !collapsible(p);
+        if (!keep && cur != NULL && src > cur->room) {
+            pktq_push(&out, cur); /* finalize: a right-sized one follows */
+            cur = NULL;
+            saved--;
+        }
+        if (keep) {
+            if (cur != NULL) {
+                pktq_push(&out, cur); /* before p: the order stays */
+                cur = NULL;
+                saved--;
+            }
+        } else if (cur == NULL) {
+            if (saved >= (int64_t)min_to_free)
+                break;
+            uint32_t size = collapse_size(p);
+            if (size <= src)
+                keep = true; /* nothing to merge it with */
+            else if ((cur = collapsed_new(p, size)) == NULL)
+                break;
+        }
+        pktq_pop(&s->rxq);
+        if (keep) {
+            pktq_push(&out, p);
+            continue;
+        }
+        collapsed_append(cur, p);
+        free(p);
+        saved++;
+    }
+    if (cur != NULL)
+        pktq_push(&out, cur);
+    pktq_splice_front(&s->rxq, &out);
+}
+
+/* 6.12's two limits on a packet about to be queued, after the collapse
+ * made what room it could. */
+static bool fits_6_12(struct vep_sock *s)
+{
+    uint32_t queue_max = s->buf_alloc / SKB_TRUESIZE0_6_12;
+    if (s->rxq.count >= queue_max)
+        collapse_rx_queue(s, s->rxq.count + 2 - queue_max);
+    return ((uint64_t)s->rxq.count + 1) * SKB_TRUESIZE0_6_12 <= s->buf_alloc;
+}
+
 /* virtio_transport_recv_enqueue: false when the packet does not fit in
  * buf_alloc (or cannot be stored), which ends the connection. */
 static bool enqueue_rw(struct vep *ep, struct vep_sock *s, const struct vsock_hdr *h,
                        const uint8_t *payload, uint32_t len)
 {
-    if ((uint64_t)s->rx_bytes + len > s->buf_alloc)
+    bool skbs_fit = !ep_linux_6_12(ep) || fits_6_12(s);
+    if ((uint64_t)s->rx_bytes + len > s->buf_alloc || !skbs_fit)
         return false;
     if (tail_takes(s->rxq.tail, len)) {
         if (!tail_append(&s->rxq, h, payload, len))

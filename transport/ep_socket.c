@@ -143,7 +143,7 @@ int vep_connect(struct vep *ep, int fd, uint64_t cid, uint32_t port, uint64_t no
             return err;
     }
     /* 6.12 clears an error left by an earlier attempt; 6.1 keeps it. */
-    if (ep->cfg.linux_ver == VSOCK_LINUX_6_12)
+    if (ep_linux_6_12(ep))
         s->err = 0;
     s->peer_cid = cid;
     s->peer_port = port;
@@ -209,11 +209,13 @@ static uint32_t send_room(const struct vep *ep, const struct vep_sock *s)
     return room;
 }
 
-/* An enqueue error as the caller sees it: 6.1's sendmsg reports every one
- * as ENOMEM, 6.12 passes the transport's errno on. */
+/* An enqueue or dequeue error as the caller sees it: 6.1's sendmsg and
+ * recvmsg report every one as ENOMEM (vsock_connectible_sendmsg,
+ * __vsock_stream_recvmsg, __vsock_seqpacket_recvmsg), 6.12 passes the
+ * transport's errno on. */
 static int enqueue_error(const struct vep *ep, int err)
 {
-    return ep->cfg.linux_ver == VSOCK_LINUX_6_12 ? err : -ENOMEM;
+    return ep_linux_6_12(ep) ? err : -ENOMEM;
 }
 
 /* One RW of up to room bytes, EOM (and EOR) on a seqpacket message's last
@@ -229,6 +231,8 @@ static int send_chunk(struct vep *ep, struct vep_sock *s, const uint8_t *buf, si
     uint32_t f = 0;
     if (s->type == VSOCK_TYPE_SEQPACKET && sent + chunk == len)
         f = VSOCK_SEQ_EOM | ((flags & VEP_MSG_EOR) ? VSOCK_SEQ_EOR : 0);
+    if (buf == NULL)
+        return -ENOMEM; /* the copy from the user failed: no packet (both kernels) */
     int err = ep_send(ep, s, VSOCK_OP_RW, f, buf + sent, (uint32_t)chunk, false);
     return err < 0 ? err : (int)chunk;
 }
@@ -285,21 +289,42 @@ static int64_t send_seqpacket_whole(struct vep *ep, struct vep_sock *s, const ui
     return (int64_t)len;
 }
 
-int64_t vep_send(struct vep *ep, int fd, const void *buf, size_t len, unsigned flags)
+/* Linux 6.12's sk_stream_error on a stream send's result (6.1 has none):
+ * EPIPE takes a pending error instead, once (sock_error clears it), and
+ * otherwise raises SIGPIPE unless MSG_NOSIGNAL. */
+static int64_t stream_error(struct vep *ep, struct vep_sock *s, int64_t err, unsigned flags)
 {
-    struct vep_sock *s = ep_user_sock(ep, fd);
-    if (s == NULL)
-        return -EBADF;
+    if (!ep_linux_6_12(ep) || s->type != VSOCK_TYPE_STREAM || err != -EPIPE)
+        return err;
+    if (s->err != 0) {
+        int e = s->err;
+        s->err = 0;
+        return -e;
+    }
+    if (!(flags & VEP_MSG_NOSIGNAL))
+        ep->ctr.sigpipes++;
+    return err;
+}
+
+static int64_t send_checked(struct vep *ep, struct vep_sock *s, const void *buf, size_t len,
+                            unsigned flags)
+{
     int err = send_precheck(s);
     if (err < 0)
         return err;
     if (len == 0)
         return 0;
-    if (buf == NULL)
-        return -EFAULT;
     if (s->type == VSOCK_TYPE_SEQPACKET && ep_deviates(ep, VSOCK_DEV_SEQPACKET_WHOLE))
         return send_seqpacket_whole(ep, s, buf, len, flags);
     return send_linux(ep, s, buf, len, flags);
+}
+
+int64_t vep_send(struct vep *ep, int fd, const void *buf, size_t len, unsigned flags)
+{
+    struct vep_sock *s = ep_user_sock(ep, fd);
+    if (s == NULL)
+        return -EBADF;
+    return stream_error(ep, s, send_checked(ep, s, buf, len, flags), flags);
 }
 
 /* After a read, Linux 6.1 (as Debian ships it, with 6.1.76's fix) sends a
@@ -342,9 +367,18 @@ static size_t peek_stream(const struct vep_sock *s, uint8_t *buf, size_t len)
     return copied;
 }
 
+/* A read into memory the copy cannot reach (NULL here): the kernel's copy
+ * fails with EFAULT, which 6.1 reports as ENOMEM. */
+static int copy_fault(const struct vep *ep)
+{
+    return enqueue_error(ep, -EFAULT);
+}
+
 static int64_t recv_stream(struct vep *ep, struct vep_sock *s, uint8_t *buf, size_t len,
                            bool peek)
 {
+    if (buf == NULL)
+        return copy_fault(ep); /* nothing taken, nothing announced */
     if (peek)
         return (int64_t)peek_stream(s, buf, len);
     size_t copied = 0;
@@ -366,18 +400,68 @@ static int64_t recv_stream(struct vep *ep, struct vep_sock *s, uint8_t *buf, siz
     return (int64_t)copied;
 }
 
+/* __vsock_seqpacket_recvmsg after the transport gave the message (total
+ * bytes, copied of them into the buffer): a pending error wins over it (the
+ * RW overflow's ENOBUFS, say); MSG_TRUNC when it did not fit, and with
+ * MSG_TRUNC asked for, its full length. */
+static int64_t seqpacket_result(const struct vep_sock *s, size_t len, uint64_t total,
+                                size_t copied, unsigned flags, unsigned *out_flags)
+{
+    if (s->err != 0)
+        return -s->err;
+    if (total > len)
+        *out_flags |= VEP_MSG_TRUNC;
+    if (flags & VEP_MSG_TRUNC)
+        return total > INT64_MAX ? INT64_MAX : (int64_t)total;
+    return (int64_t)copied;
+}
+
+/* Linux 6.12's virtio_transport_seqpacket_do_peek: the first message's
+ * bytes as far as the buffer takes them, nothing dequeued, no credit
+ * update. */
+static int64_t peek_seqpacket(const struct vep *ep, const struct vep_sock *s, uint8_t *buf,
+                              size_t len, unsigned flags, unsigned *out_flags)
+{
+    size_t copied = 0;
+    uint64_t total = 0;
+    for (const struct vep_pkt *p = s->rxq.head; p != NULL; p = p->next) {
+        size_t n = p->len < len - copied ? p->len : len - copied;
+        if (n > 0 && buf == NULL)
+            return copy_fault(ep);
+        if (n > 0)
+            memcpy(buf + copied, p->data, n);
+        copied += n;
+        total += p->len;
+        if (p->hdr.flags & VSOCK_SEQ_EOM) {
+            if (p->hdr.flags & VSOCK_SEQ_EOR)
+                *out_flags |= VEP_MSG_EOR;
+            break;
+        }
+    }
+    return seqpacket_result(s, len, total, copied, flags, out_flags);
+}
+
+/* virtio_transport_seqpacket_do_dequeue: the whole message leaves the
+ * queue, copied as far as the buffer takes it, and a CREDIT_UPDATE follows
+ * every message. A copy that fails (no buffer) still drops the message. */
 static int64_t recv_seqpacket(struct vep *ep, struct vep_sock *s, uint8_t *buf, size_t len,
                               unsigned flags, unsigned *out_flags)
 {
-    if (flags & VEP_MSG_PEEK)
-        return -EOPNOTSUPP; /* 6.1 has no seqpacket peek */
+    if (flags & VEP_MSG_PEEK) {
+        if (!ep_linux_6_12(ep))
+            return -ENOMEM; /* 6.1: the transport's EOPNOTSUPP, reported as ENOMEM */
+        return peek_seqpacket(ep, s, buf, len, flags, out_flags);
+    }
     size_t copied = 0;
     uint64_t total = 0;
-    bool eom = false;
+    bool eom = false, fault = false;
     while (!eom && s->rxq.head != NULL) {
         struct vep_pkt *p = s->rxq.head;
         size_t n = p->len < len - copied ? p->len : len - copied;
-        memcpy(buf + copied, p->data, n);
+        if (n > 0 && buf == NULL)
+            fault = true;
+        if (n > 0 && !fault)
+            memcpy(buf + copied, p->data, n);
         copied += n;
         total += p->len;
         if (p->hdr.flags & VSOCK_SEQ_EOM) {
@@ -389,15 +473,9 @@ static int64_t recv_seqpacket(struct vep *ep, struct vep_sock *s, uint8_t *buf, 
         consume_pkt(s);
     }
     ep_send(ep, s, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, false);
-    /* __vsock_seqpacket_recvmsg: a pending error wins over the message
-     * just taken (the RW overflow's ENOBUFS, say). */
-    if (s->err != 0)
-        return -s->err;
-    if (total > len)
-        *out_flags |= VEP_MSG_TRUNC;
-    if (flags & VEP_MSG_TRUNC)
-        return total > INT64_MAX ? INT64_MAX : (int64_t)total;
-    return (int64_t)copied;
+    if (fault)
+        return copy_fault(ep);
+    return seqpacket_result(s, len, total, copied, flags, out_flags);
 }
 
 static bool peer_sent_all(const struct vep_sock *s)
@@ -419,11 +497,12 @@ int64_t vep_recv(struct vep *ep, int fd, void *buf, size_t len, unsigned flags,
         return s->done ? 0 : -ENOTCONN;
     if ((s->shut & VSOCK_SHUTDOWN_RCV) || len == 0)
         return 0;
-    if (buf == NULL)
-        return -EFAULT;
     bool empty = s->type == VSOCK_TYPE_SEQPACKET ? s->msg_count == 0 : ep_has_data(ep, s) == 0;
     if (empty) {
-        if (s->err != 0)
+        /* __vsock_stream_recvmsg reports a pending error once the wait
+         * ends; __vsock_seqpacket_recvmsg returns the wait's 0 (6.1.192
+         * and 6.12.118). */
+        if (s->err != 0 && s->type == VSOCK_TYPE_STREAM)
             return -s->err;
         return peer_sent_all(s) ? 0 : -EAGAIN;
     }
@@ -635,7 +714,7 @@ int vep_set_rcvlowat(struct vep *ep, int fd, uint32_t bytes)
         return -EBADF;
     if (bytes > s->buffer_size)
         return -EINVAL;
-    if (ep->cfg.linux_ver == VSOCK_LINUX_6_12 && s->has_transport && s->rx_unread < bytes &&
+    if (ep_linux_6_12(ep) && s->has_transport && s->rx_unread < bytes &&
         s->fwd_cnt != s->last_fwd_cnt) {
         int err = ep_send(ep, s, VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, false);
         if (err < 0)
@@ -658,6 +737,20 @@ int vep_sock_name(const struct vep *ep, int fd, uint32_t *local_port, uint64_t *
     if (peer_port != NULL)
         *peer_port = s->peer_port;
     return 0;
+}
+
+int vep_outq(const struct vep *ep, int fd)
+{
+    const struct vep_sock *s = ep_user_sock(ep, fd);
+    if (s == NULL)
+        return -EBADF;
+    if (!ep_linux_6_12(ep))
+        return -EOPNOTSUPP; /* 6.1: sock_no_ioctl */
+    if (!s->has_transport)
+        return -EOPNOTSUPP;
+    if (s->state == VEP_SS_LISTEN)
+        return -EINVAL;
+    return s->unsent > INT32_MAX ? INT32_MAX : (int)s->unsent;
 }
 
 uint32_t vep_rx_queued(const struct vep *ep, int fd)

@@ -149,6 +149,8 @@ struct vep_counters {
     uint64_t tx_bytes;    /* payload queued */
     uint64_t connects;    /* connections established */
     uint64_t resets;      /* connections ended by RST (either way) */
+    uint64_t sigpipes;    /* SIGPIPEs a send raised (Linux 6.12: a stream send failing with
+                             EPIPE without MSG_NOSIGNAL; 6.1 never raises one) */
 };
 
 struct vep_cfg {
@@ -175,6 +177,18 @@ struct vep_cfg {
      * room decides which small RW packets are copied into the last queued
      * one (virtio_transport_recv_enqueue), and so when credit is freed. */
     uint32_t rx_buf_size;
+    /* Who reports a packet sent, for SIOCOUTQ (6.12's bytes_unsent): false,
+     * the endpoint itself once the packet's last byte left its queue (vhost:
+     * copied into the guest's rx buffers); true, the caller with
+     * vep_tx_reclaimed (the guest driver: when it takes the tx buffer back
+     * from the used ring, virtio_transport_tx_work). */
+    bool unsent_until_reclaimed;
+    /* Called after every packet the endpoint queues for sending, NULL for
+     * none: Linux 6.12's guest puts a packet on the ring at once when
+     * nothing waits before it (virtio_transport_send_pkt's fast path); the
+     * callback may take packets (vep_tx_peek, vep_tx_advance). */
+    void (*tx_queued)(void *ctx);
+    void *tx_queued_ctx;
     /* Called with every packet vep_rx receives, before any check: what
      * crossed the ring, for traces and statistics. NULL for none. */
     void (*observe_rx)(void *ctx, const struct vsock_hdr *hdr, const uint8_t *payload,
@@ -200,6 +214,7 @@ const struct vep_counters *vep_counters(const struct vep *ep);
 #define VEP_MSG_TRUNC 0x20u /* in: return the real length; out: was truncated */
 #define VEP_MSG_EOR 0x80u
 #define VEP_MSG_DONTWAIT 0x40u
+#define VEP_MSG_NOSIGNAL 0x4000u /* send: no SIGPIPE (Linux 6.12's stream EPIPE raises one) */
 
 #define VEP_POLLIN 0x1u
 #define VEP_POLLOUT 0x4u
@@ -269,6 +284,12 @@ int vep_set_buf_min_size(struct vep *ep, int fd, uint64_t bytes);
  * sockets. Linux 6.12 also sends a CREDIT_UPDATE when fewer bytes than the
  * new value are queued and space was freed since the last announcement. */
 int vep_set_rcvlowat(struct vep *ep, int fd, uint32_t bytes);
+/* SIOCOUTQ: the payload bytes sent but not yet out of our hands (Linux
+ * 6.12's bytes_unsent: queued, on the ring, or on the used ring until the
+ * guest reclaims it). 6.1 has no socket ioctl: -EOPNOTSUPP. 6.12:
+ * -EOPNOTSUPP for a socket with no transport (never connected, a plain
+ * listener), -EINVAL for a listener with one. */
+int vep_outq(const struct vep *ep, int fd);
 /* Local and peer addresses of a socket. */
 int vep_sock_name(const struct vep *ep, int fd, uint32_t *local_port, uint64_t *peer_cid,
                   uint32_t *peer_port);
@@ -309,11 +330,19 @@ struct vep_tx {
     struct vsock_hdr hdr;
     const uint8_t *payload;
     bool is_reply; /* generated in answer to a received packet */
+    /* The socket whose SIOCOUTQ counts the payload (0: none): with
+     * unsent_until_reclaimed, hand it to vep_tx_reclaimed with the bytes
+     * once the ring gives the buffer back. */
+    uint64_t owner;
 };
 bool vep_tx_peek(const struct vep *ep, struct vep_tx *out);
 /* n payload bytes of the head packet were sent (n may be less than its len:
  * the rest stays queued, for seqpacket without EOM/EOR until the last part). */
 void vep_tx_advance(struct vep *ep, uint32_t n);
+/* The ring gave back a tx buffer holding bytes payload bytes of owner's
+ * (vep_tx.owner): they no longer count as unsent. An owner whose socket is
+ * gone is ignored. */
+void vep_tx_reclaimed(struct vep *ep, uint64_t owner, uint32_t bytes);
 uint32_t vep_tx_queued_pkts(const struct vep *ep);
 uint32_t vep_tx_queued_replies(const struct vep *ep);
 

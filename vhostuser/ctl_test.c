@@ -332,9 +332,38 @@ ATF_TC_BODY(ctl_host_sockets, tc)
         {false, VSOCK_OP_RW, 5},     {true, VSOCK_OP_RW, 4},
     };
     check_transcript(&p, want, 4);
+    /* SIOCOUTQ: the backend follows 6.1 here, which has none. */
+    ATF_CHECK_EQ(call3(&p, VCTL_OUTQ, (uint64_t)h, 0, 0), -EOPNOTSUPP);
+    ATF_CHECK_EQ(call3(&p, VCTL_OUTQ, 999, 0, 0), -EBADF);
+    ATF_CHECK_EQ(call3(&p, VCTL_SIGPIPES, 0, 0, 0), 0);
+    /* The tx chains: the guest's REQUEST (a header alone), its RW
+     * (header and payload). */
+    rq = (struct vctl_msg){.op = VCTL_TXLOG, .v = {0}};
+    int64_t nc = call(&p, &rq, &rp);
+    ATF_REQUIRE_MSG(nc >= 2, "TXLOG: %lld", (long long)nc);
+    ATF_REQUIRE_EQ(rp.dlen, (uint32_t)nc * VCTL_TXLOG_ENTRY);
+    bool saw_rw = false;
+    for (int64_t i = 0; i < nc; i++) {
+        const uint8_t *e = rp.data + i * VCTL_TXLOG_ENTRY;
+        struct vsock_hdr th;
+        vsock_hdr_decode(e, &th);
+        uint32_t nd = (uint32_t)e[44] | (uint32_t)e[45] << 8;
+        uint32_t l1 = (uint32_t)e[52] | (uint32_t)e[53] << 8;
+        if (th.op == VSOCK_OP_REQUEST)
+            ATF_CHECK_EQ(nd, 1);
+        if (th.op == VSOCK_OP_RW && th.len == 4) {
+            saw_rw = true;
+            ATF_CHECK_EQ(nd, 2);
+            ATF_CHECK_EQ(l1, 4);
+        }
+    }
+    ATF_CHECK(saw_rw);
+    rq.v[0] = (uint64_t)nc + 1;
+    ATF_CHECK_EQ(call(&p, &rq, &rp), -EINVAL);
     /* END resets the connection the case left: the guest sees RST. */
     ATF_CHECK_EQ(call3(&p, VCTL_END, 0, 0, 0), 2);
     ATF_CHECK_EQ(call3(&p, VCTL_PKTLOG, 0, 0, 0), -EINVAL); /* no session */
+    ATF_CHECK_EQ(call3(&p, VCTL_TXLOG, 0, 0, 0), -EINVAL);
     for (int i = 0; i < 200 && vep_sock_state(vdrv_sockets(fe.drv), g) == VEP_SS_CONNECTED; i++)
         fe_guest_step(&fe, 2);
     ATF_CHECK(vep_sock_state(vdrv_sockets(fe.drv), g) != VEP_SS_CONNECTED);

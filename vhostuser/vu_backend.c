@@ -63,6 +63,14 @@ static void observe_to_guest(void *ctx, const struct vsock_hdr *h)
         vu_ctl_note_packet(b->ctl, false, h);
 }
 
+static void observe_tx_layout(void *ctx, const struct vsock_hdr *h, const uint32_t *lens,
+                              uint32_t n)
+{
+    struct vu_backend *b = ctx;
+    if (b->ctl != NULL)
+        vu_ctl_note_chain(b->ctl, h, lens, n);
+}
+
 static struct vdev *make_device(struct vu_backend *b, int *err)
 {
     struct vdev_cfg dc = {
@@ -77,8 +85,10 @@ static struct vdev *make_device(struct vu_backend *b, int *err)
     dc.sockets.observe_rx = observe_from_guest;
     dc.sockets.observe_ctx = b;
     struct vdev *dev = vdev_new(&dc, err);
-    if (dev != NULL)
+    if (dev != NULL) {
         vdev_set_rx_observer(dev, observe_to_guest, b);
+        vdev_set_tx_layout_observer(dev, observe_tx_layout, b);
+    }
     return dev;
 }
 

@@ -54,6 +54,9 @@ struct vu_ctl {
     uint8_t *log;            /* VCTL_PKTLOG_MAX entries, allocated at the first HELLO */
     uint32_t nlog;
     uint64_t log_lost;       /* packets past VCTL_PKTLOG_MAX */
+    uint8_t *txlog;          /* VCTL_TXLOG_MAX entries, allocated with log */
+    uint32_t ntxlog;
+    uint64_t txlog_lost;
     uint8_t in[VCTL_FIXED + VCTL_MAX_DATA];
     uint8_t out[VCTL_MAX_MSG];
     uint8_t data[VCTL_MAX_DATA];
@@ -89,6 +92,7 @@ void vu_ctl_free(struct vu_ctl *c)
     if (c->fd >= 0)
         close(c->fd);
     free(c->log);
+    free(c->txlog);
     free(c);
 }
 
@@ -103,6 +107,29 @@ void vu_ctl_note_packet(struct vu_ctl *c, bool to_host, const struct vsock_hdr *
     uint8_t *e = c->log + (size_t)c->nlog++ * VCTL_PKTLOG_ENTRY;
     e[0] = to_host ? 1 : 0;
     vsock_hdr_encode(h, e + 1);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void vu_ctl_note_chain(struct vu_ctl *c, const struct vsock_hdr *h, const uint32_t *lens,
+                       uint32_t n)
+{
+    if (!c->logging || c->txlog == NULL)
+        return;
+    if (c->ntxlog == VCTL_TXLOG_MAX) {
+        c->txlog_lost++;
+        return;
+    }
+    uint8_t *e = c->txlog + (size_t)c->ntxlog++ * VCTL_TXLOG_ENTRY;
+    memset(e, 0, VCTL_TXLOG_ENTRY);
+    vsock_hdr_encode(h, e);
+    put_le32(e + VSOCK_HDR_LEN, n);
+    for (uint32_t i = 0; i < n && i < VCTL_TXLOG_LENS; i++)
+        put_le32(e + VSOCK_HDR_LEN + 4 + 4 * i, lens[i]);
 }
 
 void vu_ctl_set_listener(struct vu_ctl *c, int lfd)
@@ -221,6 +248,8 @@ static unsigned end_session(struct vu_backend *b, struct vu_ctl *c)
     c->logging = false;
     c->nlog = 0;
     c->log_lost = 0;
+    c->ntxlog = 0;
+    c->txlog_lost = 0;
     c->errs_at_hello = b->stats.errs;
     vdev_set_rx_used_len_extra(vu_device(b), 0);
     if (b->held) { /* a session that stopped the device and never started it */
@@ -258,6 +287,8 @@ static int64_t op_hello(struct vu_backend *b, struct vu_ctl *c, const struct vct
         vu_log(b, "control: a new session closed %u host sockets of the last one", left);
     if (c->log == NULL)
         c->log = malloc((size_t)VCTL_PKTLOG_MAX * VCTL_PKTLOG_ENTRY);
+    if (c->txlog == NULL)
+        c->txlog = malloc((size_t)VCTL_TXLOG_MAX * VCTL_TXLOG_ENTRY);
     c->logging = c->log != NULL; /* without memory, the session has no transcript */
     rp->v[1] = b->cfg.guest_cid;
     return 0;
@@ -353,7 +384,8 @@ static int64_t op_send(struct vu_backend *b, struct vu_ctl *c, const struct vctl
     int fd = arg_fd(c, rq->v[0]);
     if (fd < 0)
         return fd;
-    if (rq->v[1] & ~(uint64_t)(VEP_MSG_EOR | VEP_MSG_DONTWAIT) || rq->v[2] < rq->dlen)
+    if (rq->v[1] & ~(uint64_t)(VEP_MSG_EOR | VEP_MSG_DONTWAIT | VEP_MSG_NOSIGNAL) ||
+        rq->v[2] < rq->dlen)
         return -EINVAL;
     /* Only part of a bigger send came: a stream may take a part, a message
      * must be whole. */
@@ -589,6 +621,43 @@ static int64_t op_pktlog(struct vu_backend *b, struct vu_ctl *c, const struct vc
     return n;
 }
 
+static int64_t op_outq(struct vu_backend *b, struct vu_ctl *c, const struct vctl_msg *rq,
+                       struct vctl_msg *rp)
+{
+    (void)rp;
+    int fd = arg_fd(c, rq->v[0]);
+    return fd < 0 ? fd : vep_outq(vu_sockets(b), fd);
+}
+
+static int64_t op_sigpipes(struct vu_backend *b, struct vu_ctl *c, const struct vctl_msg *rq,
+                           struct vctl_msg *rp)
+{
+    (void)c;
+    (void)rq;
+    (void)rp;
+    uint64_t n = vep_counters(vu_sockets(b))->sigpipes;
+    return n > INT64_MAX ? INT64_MAX : (int64_t)n;
+}
+
+static int64_t op_txlog(struct vu_backend *b, struct vu_ctl *c, const struct vctl_msg *rq,
+                        struct vctl_msg *rp)
+{
+    (void)b;
+    if (!c->logging || c->txlog == NULL)
+        return -EINVAL; /* no session, or no memory for its chains */
+    if (rq->v[0] > c->ntxlog)
+        return -EINVAL;
+    uint32_t first = (uint32_t)rq->v[0];
+    uint32_t n = c->ntxlog - first;
+    if (n > VCTL_MAX_DATA / VCTL_TXLOG_ENTRY)
+        n = VCTL_MAX_DATA / VCTL_TXLOG_ENTRY;
+    rp->v[1] = c->ntxlog;
+    rp->v[2] = c->txlog_lost;
+    rp->dlen = n * VCTL_TXLOG_ENTRY;
+    rp->data = n > 0 ? c->txlog + (size_t)first * VCTL_TXLOG_ENTRY : NULL;
+    return n;
+}
+
 static const ctl_op_fn ops[VCTL_OP_END_] = {
     [VCTL_HELLO] = op_hello,         [VCTL_END] = op_end,
     [VCTL_SOCKET] = op_socket,       [VCTL_BIND] = op_bind,
@@ -604,6 +673,8 @@ static const ctl_op_fn ops[VCTL_OP_END_] = {
     [VCTL_SET_BUF_MAX] = op_set_bound, [VCTL_SET_BUF_MIN] = op_set_bound,
     [VCTL_DEVICE_STOP] = op_device_stop, [VCTL_DEVICE_START] = op_device_start,
     [VCTL_USED_LEN_EXTRA] = op_used_len_extra,
+    [VCTL_OUTQ] = op_outq,           [VCTL_SIGPIPES] = op_sigpipes,
+    [VCTL_TXLOG] = op_txlog,
 };
 
 /* ---- the connection ---- */

@@ -45,6 +45,13 @@
  * is one byte of direction (1: guest to host) and the 44-byte header. */
 #define VCTL_PKTLOG_MAX 8192u
 #define VCTL_PKTLOG_ENTRY 45u
+/* The session's tx chains: every chain the device took as a packet, up to
+ * VCTL_TXLOG_MAX. An entry is the 44-byte header, le32 descriptor count
+ * and VCTL_TXLOG_LENS le32 lengths of its readable descriptors (the first
+ * ones; zero beyond the count). */
+#define VCTL_TXLOG_MAX 4096u
+#define VCTL_TXLOG_LENS 20u
+#define VCTL_TXLOG_ENTRY (44u + 4u + 4u * VCTL_TXLOG_LENS)
 
 /* The virtio-serial port's name, and where the guest's /init links it. */
 #define VCTL_PORT_NAME "vsocksim.ctl"
@@ -81,6 +88,10 @@ enum vctl_op {
     VCTL_DEVICE_START,  /* ... and starts again where it stopped (a VM cont) */
     VCTL_USED_LEN_EXTRA, /* extra (int32, two's complement) -> 0: rx used lens are off by
                             extra bytes until the session ends (vdev_set_rx_used_len_extra) */
+    VCTL_OUTQ,          /* fd -> SIOCOUTQ's bytes or -errno (vep_outq) */
+    VCTL_SIGPIPES,      /* -> SIGPIPEs the host sockets' sends raised (a count that grows) */
+    VCTL_TXLOG,         /* first -> entries returned; out: entries kept, entries lost; data:
+                           VCTL_TXLOG_ENTRY bytes each from entry `first` on */
     VCTL_OP_END_
 };
 
