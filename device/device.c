@@ -308,6 +308,16 @@ const struct vdev_counters *vdev_counters(const struct vdev *dev)
     return &dev->c;
 }
 
+bool vdev_tx_paused(const struct vdev *dev)
+{
+    return dev->tx_paused && vep_tx_queued_replies(dev->ep) >= dev->max_replies;
+}
+
+uint32_t vdev_max_replies(const struct vdev *dev)
+{
+    return dev->max_replies;
+}
+
 int vdev_set_queue_base(struct vdev *dev, enum vsock_vq q, uint16_t idx)
 {
     if (!queue_exists(dev, q))

@@ -163,5 +163,10 @@ void vdev_set_rx_observer(struct vdev *dev, vdev_rx_observer fn, void *ctx);
 struct vep *vdev_sockets(struct vdev *dev);
 const struct vdev_counters *vdev_counters(const struct vdev *dev);
 const struct vq_device *vdev_queue(const struct vdev *dev, enum vsock_vq q);
+/* True while tx processing is paused on replies (vhost_vsock_more_replies
+ * false): a kick does not restart it, only replies leaving for rx do. */
+bool vdev_tx_paused(const struct vdev *dev);
+/* Replies queued at which tx pauses (the tx queue size, as vhost). */
+uint32_t vdev_max_replies(const struct vdev *dev);
 
 #endif
