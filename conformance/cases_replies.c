@@ -329,3 +329,120 @@ CONF_CASE_OPTS(reply_flood_budget_rule_drains, "VS-02 VS-03", CONF_SIM | CONF_KE
 {
     rp_drain_case(c, 3 * RP_QSIZE);
 }
+
+/* ---- the guest's half on the real guest driver ---- */
+
+/* What the device side shows of both rings, for a guest it cannot see into. */
+static bool rp_device_moved(const struct conf_device_info *a, const struct conf_device_info *b)
+{
+    return memcmp(&a->rx, &b->rx, sizeof(a->rx)) != 0 ||
+           memcmp(&a->tx, &b->tx, sizeof(a->tx)) != 0 || a->replies_queued != b->replies_queued ||
+           a->pkts_queued != b->pkts_queued;
+}
+
+struct rp_dwatch {
+    struct conf_device_info last;
+    bool moved;
+};
+
+static bool rp_device_changed(struct conf *c, void *arg)
+{
+    struct rp_dwatch *w = arg;
+    struct conf_device_info now;
+    CONF_REQUIRE_RET(c, conf_device_info(c, &now), 0);
+    w->moved = rp_device_moved(&w->last, &now);
+    return w->moved;
+}
+
+static void rp_device_settle(struct conf *c, struct conf_device_info *out)
+{
+    uint64_t start = conf_now(c);
+    struct rp_dwatch w;
+    CONF_REQUIRE_RET(c, conf_device_info(c, &w.last), 0);
+    while (conf_wait(c, rp_device_changed, &w, RP_QUIET_NS)) {
+        CONF_REQUIRE_MSG(c, conf_now(c) - start < RP_SETTLE_NS,
+                         "the reply flood still moves after %" PRIu64 " ms",
+                         (conf_now(c) - start) / 1000000u);
+        CONF_REQUIRE_RET(c, conf_device_info(c, &w.last), 0);
+    }
+    *out = w.last;
+}
+
+/* Packets of one op in one direction in the transcript so far. */
+static unsigned rp_count_op(struct conf *c, bool to_host, uint16_t op)
+{
+    int64_t k = conf_transcript(c, 0, NULL, 0);
+    CONF_REQUIRE(c, k >= 0);
+    struct conf_pktlog_entry *e = conf_scratch(c, ((size_t)k + 1) * sizeof(*e));
+    CONF_REQUIRE_EQ(c, conf_transcript(c, 0, e, (uint32_t)k), k);
+    unsigned n = 0;
+    for (int64_t i = 0; i < k; i++)
+        n += e[i].to_host == to_host && e[i].h.op == op;
+    return n;
+}
+
+static void rp_device_print(const char *what, const struct conf_device_info *d, unsigned g_rst,
+                            unsigned h_req)
+{
+    printf("%s: device: %u replies wait for rx (tx pauses at %u; paused %s), %u packets queued; "
+           "rx ring %u: avail %u, taken %u, used %u; tx ring %u: avail %u, taken %u, used %u; "
+           "guest: %u REQUESTs placed for it, %u RSTs from it\n",
+           what, d->replies_queued, d->pause_at, d->tx_paused ? "yes" : "no", d->pkts_queued,
+           d->rx.num, d->rx.avail, d->rx.taken, d->rx.used, d->tx.num, d->tx.avail, d->tx.taken,
+           d->tx.used, h_req, g_rst);
+}
+
+CONF_CASE(reply_flood_linux_guest_deadlocks, "VS-02 VS-03 VS-I7", CONF_SIM | CONF_GUEST_TARGET,
+          CONF_CAP_DEVICE_STOP | CONF_CAP_DEVICE_STATE,
+          "documents a Linux deadlock, and passes when it happens: the guest driver (the real "
+          "one on the guest target) against our device with vhost's reply rule, flooded with "
+          "two rings' worth of RST replies each way while the device was stopped, stops "
+          "taking rx with a ring's worth of replies unsent while the device holds its whole tx "
+          "ring; lifting the device's pause lets the guest send them and drain")
+{
+    struct conf_device_info d;
+    CONF_REQUIRE_RET(c, conf_device_info(c, &d), 0);
+    unsigned q = d.rx.num;
+    CONF_REQUIRE(c, q > 0 && q == d.tx.num && 2 * q <= RP_FLOOD_MAX);
+    /* Both floods queue before either side can answer: the guest's
+     * REQUESTs fill its tx ring, the host's wait in our device. */
+    CONF_REQUIRE_RET(c, conf_device_stop(c), 0);
+    rp_flood(c, 2 * q, true);
+    CONF_REQUIRE_RET(c, conf_device_start(c), 0);
+    rp_device_settle(c, &d);
+    unsigned g_rst = rp_count_op(c, true, VSOCK_OP_RST);
+    unsigned h_req = rp_count_op(c, false, VSOCK_OP_REQUEST);
+    rp_device_print("reply-pause deadlock", &d, g_rst, h_req);
+    /* Our device: tx paused on a ring's worth of replies, every rx buffer
+     * the guest posted used, every tx chain it exposed taken and held. */
+    CONF_REQUIRE_MSG(c, d.tx_paused && d.replies_queued >= d.pause_at && d.pause_at == q,
+                     "our device's tx is not paused on a ring's worth of replies");
+    CONF_REQUIRE_MSG(c, d.rx.avail == d.rx.taken && d.rx.taken == d.rx.used && d.rx.used != 0,
+                     "rx still has buffers for the device");
+    CONF_REQUIRE_MSG(c, (uint16_t)(d.tx.avail - d.tx.used) == q && d.tx.taken == d.tx.used,
+                     "the guest's tx ring is not full of chains the device holds");
+    /* The guest: it has sent no reply, and it gives back no rx buffer
+     * though every one it posted is used, for as long as we wait. */
+    CONF_REQUIRE_EQ(c, g_rst, 0);
+    struct conf_device_info later;
+    conf_sleep(c, RP_QUIET_NS);
+    CONF_REQUIRE_RET(c, conf_device_info(c, &later), 0);
+    CONF_REQUIRE_MSG(c, !rp_device_moved(&d, &later), "the rings moved again");
+    /* Lift our side: the device takes tx again, the guest's replies go
+     * out (a ring's worth at least: what it held when it stopped taking
+     * rx), rx resumes, and everything drains. */
+    CONF_REQUIRE_RET(c, conf_device_reply_bound(c, CONF_REPLIES_UNBOUND), 0);
+    rp_device_settle(c, &d);
+    g_rst = rp_count_op(c, true, VSOCK_OP_RST);
+    h_req = rp_count_op(c, false, VSOCK_OP_REQUEST);
+    unsigned h_rst = rp_count_op(c, false, VSOCK_OP_RST);
+    unsigned g_req = rp_count_op(c, true, VSOCK_OP_REQUEST);
+    rp_device_print("after lifting the device's pause", &d, g_rst, h_req);
+    CONF_REQUIRE_EQ(c, d.replies_queued, 0);
+    CONF_REQUIRE_EQ(c, d.pkts_queued, 0);
+    CONF_REQUIRE_EQ(c, d.tx.used, d.tx.avail);
+    CONF_REQUIRE(c, g_rst >= q);
+    CONF_REQUIRE_EQ(c, g_rst, h_req); /* every host REQUEST answered */
+    CONF_REQUIRE_EQ(c, h_rst, g_req); /* and every guest one */
+    CONF_REQUIRE_EQ(c, g_req, 2 * q);
+}

@@ -383,6 +383,17 @@ int conf_used_header(struct conf *c, unsigned q, uint16_t pos, struct vsock_hdr 
     return conf_read_used_header(mem_read, c, &r, pos, out);
 }
 
+int conf_device_info(struct conf *c, struct conf_device_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    return CALL(device_info, out);
+}
+
+int conf_device_reply_bound(struct conf *c, uint32_t at)
+{
+    return CALL(device_reply_bound, at);
+}
+
 int conf_driver_info(struct conf *c, struct conf_driver_info *out)
 {
     memset(out, 0, sizeof(*out));
@@ -450,6 +461,7 @@ void conf_cap_names(unsigned caps, char *buf, size_t len)
 {
     static const char *const names[] = {"RAW",    "RAW_RING", "RESET",        "COUNTERS",
                                         "CONFIG", "RAW_HOST", "RING_INSPECT", "DEVICE_STOP",
-                                        "USED_LEN", "DEVICE_RESET", "DRIVER_STATE"};
-    append_names(caps, names, 11, buf, len);
+                                        "USED_LEN", "DEVICE_RESET", "DRIVER_STATE",
+                                        "DEVICE_STATE"};
+    append_names(caps, names, 12, buf, len);
 }

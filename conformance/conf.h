@@ -51,6 +51,7 @@ enum conf_side { CONF_GUEST, CONF_HOST };
 #define CONF_CAP_USED_LEN 256u    /* our device reports rx used lens off by a chosen amount */
 #define CONF_CAP_DEVICE_RESET 512u /* the guest resets the device */
 #define CONF_CAP_DRIVER_STATE 1024u /* our driver is the guest: its reply queue and rx pause */
+#define CONF_CAP_DEVICE_STATE 2048u /* our device: its reply queue, tx pause and rings */
 
 struct conf;
 
@@ -233,6 +234,29 @@ struct conf_driver_info {
     uint32_t tx_free;        /* tx descriptors free for new chains */
 };
 int conf_driver_info(struct conf *c, struct conf_driver_info *out);
+
+/* Our device's side of the reply pauses (CONF_CAP_DEVICE_STATE: sim and
+ * guest, where our device serves the guest), and its rings as it sees them. */
+struct conf_device_ring {
+    uint16_t num;   /* 0 while the device is stopped */
+    uint16_t avail; /* avail idx in guest memory */
+    uint16_t taken; /* the next avail entry the device takes */
+    uint16_t used;  /* used idx the device published */
+};
+struct conf_device_info {
+    uint32_t replies_queued; /* replies waiting for rx buffers */
+    uint32_t pause_at;       /* replies at which tx pauses (vhost: the tx ring size) */
+    uint32_t pkts_queued;    /* packets waiting for rx, replies included */
+    bool tx_paused;          /* tx is paused on replies now */
+    struct conf_device_ring rx, tx;
+};
+int conf_device_info(struct conf *c, struct conf_device_info *out);
+/* Our device pauses tx at `at` queued replies from now on, until the case
+ * ends (CONF_CAP_DEVICE_STATE): 0 restores vhost's rule (the tx ring size),
+ * CONF_REPLIES_UNBOUND never pauses. A tx queue the new bound releases goes
+ * on at once. */
+#define CONF_REPLIES_UNBOUND UINT32_MAX
+int conf_device_reply_bound(struct conf *c, uint32_t at);
 
 /* One packet of a transcript (conf_transcript). */
 struct conf_pktlog_entry {

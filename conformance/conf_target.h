@@ -66,6 +66,8 @@ struct conf_target_ops {
                          uint32_t *len, uint64_t timeout_ns);
     int (*ring_info)(void *t, unsigned q, struct conf_ring_info *out);
     int (*driver_info)(void *t, struct conf_driver_info *out);
+    int (*device_info)(void *t, struct conf_device_info *out);
+    int (*device_reply_bound)(void *t, uint32_t at);
     /* Guest memory as the device sees it (CONF_CAP_RING_INSPECT): 0, or
      * -EFAULT outside it. */
     int (*mem_read)(void *t, uint64_t gpa, void *dst, size_t len);

@@ -22,7 +22,8 @@ static const char *const op_names[VCTL_OP_END_] = {
     [VCTL_RAW_RECV] = "RAW_RECV", [VCTL_PKTLOG] = "PKTLOG",
     [VCTL_SET_BUF_MAX] = "SET_BUF_MAX", [VCTL_SET_BUF_MIN] = "SET_BUF_MIN",
     [VCTL_DEVICE_STOP] = "DEVICE_STOP", [VCTL_DEVICE_START] = "DEVICE_START",
-    [VCTL_USED_LEN_EXTRA] = "USED_LEN_EXTRA",
+    [VCTL_USED_LEN_EXTRA] = "USED_LEN_EXTRA", [VCTL_REPLY_STATE] = "REPLY_STATE",
+    [VCTL_REPLY_BOUND] = "REPLY_BOUND",
 };
 
 const char *vctl_op_name(uint16_t op)
