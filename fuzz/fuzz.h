@@ -71,7 +71,7 @@ const struct fuzz_harness *fuzz_harness_list(size_t *count);
 /* byte 0: the guest keeps taking rx while its replies wait (--deviate
  * reply-budget) instead of Linux's rule, under which tiny rings often end
  * in Linux's known reply-pause deadlock, which is no finding. */
-#define FUZZ_SIM_REPLY_BUDGET 0x10u
+#define FUZZ_SIM_REPLY_BUDGET 0x20u
 
 /* The small scenarios the sim harness runs: name, and the file text (also
  * committed as traces/fuzz/sim-scenarios/NAME.scenario, so that a trace of a
