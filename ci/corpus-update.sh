@@ -26,7 +26,6 @@ for t in traces/corpus/*.trace; do
         $1 == "option" && $2 == "steps" && $3 != "0" { printf "--steps %s ", $3 }
         $1 == "option" && $2 == "fault-window-ms" && $3 != "0" { printf "--fault-window-ms %s ", $3 }
         $1 == "option" && $2 == "liveness-ms" && $3 != "0" { printf "--liveness-ms %s ", $3 }
-        $1 == "option" && $2 == "linux-reply-pause" { printf "--linux-reply-pause " }
         $1 == "option" && $2 == "linux" { printf "--linux %s ", $3 }
         $1 == "option" && $2 ~ /^deviate-/ { d = d (d ? "," : "") substr($2, 9) }
         $1 == "begin" { exit }

@@ -25,7 +25,6 @@ struct run_opts {
     uint64_t max_steps;
     uint64_t fault_window_ns;
     uint64_t liveness_ns;
-    bool linux_reply_pause;
     enum vsock_linux linux_ver;
     uint64_t deviate; /* --deviate: named deviations from Linux */
 };

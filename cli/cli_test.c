@@ -730,7 +730,7 @@ TC(deviate_option, "--deviate switches named deviations on: the summary and the 
     struct proc p;
     RUN(&p, "run", "--deviate", "bad-credit,nope");
     EXPECT_USAGE_ERROR(&p, "vsocksim run: --deviate: unknown deviation 'nope' (known: bad-credit, "
-                           "seqpacket-whole, sndbuf-bound, return-bad-chains)");
+                           "seqpacket-whole, sndbuf-bound, return-bad-chains, reply-budget)");
     proc_free(&p);
     RUN(&p, "sweep", "--seeds", "1-2", "--deviate");
     EXPECT_USAGE_ERROR(&p, "vsocksim sweep: --deviate needs a value");
@@ -751,7 +751,8 @@ TC(deviate_option, "--deviate switches named deviations on: the summary and the 
     proc_free(&p);
     RUN(&p, "run", "--scenario", "echo", "--faults", "none", "--steps", "10", "--deviate", "all");
     EXPECT_EXIT(&p, 1);
-    EXPECT_ERR(&p, "--steps 10 --deviate bad-credit,seqpacket-whole,sndbuf-bound,return-bad-chains\n");
+    EXPECT_ERR(&p, "--steps 10 --deviate bad-credit,seqpacket-whole,sndbuf-bound,return-bad-chains,"
+                   "reply-budget\n");
     proc_free(&p);
     /* A header naming a deviation this build does not know is refused. */
     t = read_file("d.trace");

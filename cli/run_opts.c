@@ -126,10 +126,6 @@ int parse_run_option(const char *cmd, int argc, char **argv, int *i, struct run_
             return usage_error(cmd, "--deviate: %s", err), -1;
         return 1;
     }
-    if (strcmp(a, "--linux-reply-pause") == 0) {
-        o->linux_reply_pause = true;
-        return 1;
-    }
     if (strcmp(a, "--liveness-ms") == 0) {
         if ((v = take_value(cmd, argc, argv, i)) == NULL || number_option(cmd, a, v, 1, &ms) < 0)
             return -1;
@@ -183,7 +179,6 @@ void sim_cfg_from_opts(const struct run_opts *o, struct sim_cfg *cfg)
     cfg->fault_window_ns = o->fault_window_ns;
     cfg->liveness_ns = o->liveness_ns;
     cfg->check_every_step = true;
-    cfg->linux_reply_pause = o->linux_reply_pause;
     cfg->linux_ver = o->linux_ver;
     cfg->deviate = o->deviate;
 }
@@ -216,8 +211,6 @@ void replay_command(const struct run_opts *o, char *buf, size_t len)
     if (used < len && o->deviate != 0) {
         char names[256];
         vsock_deviations_format(o->deviate, names, sizeof(names));
-        used += (size_t)snprintf(buf + used, len - used, " --deviate %s", names);
+        snprintf(buf + used, len - used, " --deviate %s", names);
     }
-    if (used < len && o->linux_reply_pause)
-        snprintf(buf + used, len - used, " --linux-reply-pause");
 }

@@ -15,7 +15,7 @@ static const struct command commands[] = {
      "usage: vsocksim run [--seed N] [--scenario NAME | --scenario-file FILE]\n"
      "                    [--faults SPEC] [--steps N] [--fault-window-ms MS]\n"
      "                    [--liveness-ms MS] [--linux 6.1|6.12] [--deviate NAME,...]\n"
-     "                    [--linux-reply-pause] [--trace FILE] [--quiet]\n"
+     "                    [--trace FILE] [--quiet]\n"
      "\n"
      "Runs one simulation: our guest driver and our device over split virtqueues,\n"
      "with every choice decided by the seed, and the invariant oracle checked after\n"
@@ -36,11 +36,13 @@ static const struct command commands[] = {
      "  --deviate NAME,...   switch on named deviations from Linux's rules (default\n"
      "                       none: Linux's rule everywhere); vsocksim deviations\n"
      "                       lists them with their reasons\n"
-     "  --linux-reply-pause  the guest stops taking rx while a ring's worth of replies\n"
-     "                       waits, as Linux 6.1 does (against vhost's matching rule\n"
-     "                       this can deadlock: try --faults tiny-rings=1)\n"
      "  --trace FILE         record the run (vsocksim replay FILE, vsocksim show FILE)\n"
      "  --quiet              no summary\n"
+     "\n"
+     "Both sides pause on their replies as Linux does, so the run can meet Linux's\n"
+     "reply-pause deadlock (tiny rings find it): it is reported as the violation\n"
+     "'linux-reply-pause' (traces/corpus/linux-reply-pause-deadlock.md);\n"
+     "--deviate reply-budget runs past it.\n"
      "\n"
      "Exit status: 0 clean, 1 an invariant was violated (the seed and the replay\n"
      "command are printed), 2 bad arguments, 3 a file could not be used.\n"},
@@ -108,12 +110,13 @@ static const struct command commands[] = {
      "usage: vsocksim sweep --seeds A-B [--shard I/N] [--scenario NAME | --scenario-file F]\n"
      "                      [--faults SPEC] [--steps N] [--fault-window-ms MS]\n"
      "                      [--liveness-ms MS] [--linux 6.1|6.12] [--deviate NAME,...]\n"
-     "                      [--linux-reply-pause]\n"
      "\n"
      "Runs every seed from A to B (inclusive). --shard I/N takes every N-th seed\n"
      "starting at the I-th (1 <= I <= N), so N machines can split one sweep.\n"
      "Prints progress on stderr, a summary line, and each failure with its replay\n"
-     "command. Exit status 1 when any seed fails.\n"},
+     "command. Runs that end in Linux's reply-pause deadlock are counted apart\n"
+     "(known Linux behaviour, not failures; --deviate reply-budget runs past it).\n"
+     "Exit status 1 when any seed fails.\n"},
     {"faults", cmd_faults, "list the fault catalogue",
      "usage: vsocksim faults\n\nLists every fault --faults accepts, with what it does.\n"},
     {"deviations", cmd_deviations, "list the named deviations from Linux",

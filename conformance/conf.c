@@ -365,6 +365,41 @@ int conf_ring_info(struct conf *c, unsigned q, struct conf_ring_info *out)
     return CALL(ring_info, q, out);
 }
 
+static int mem_read(void *ctx, uint64_t gpa, void *dst, size_t len)
+{
+    struct conf *c = ctx;
+    return c->ops->mem_read(c->t, gpa, dst, len);
+}
+
+int conf_used_header(struct conf *c, unsigned q, uint16_t pos, struct vsock_hdr *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct conf_ring_info r;
+    int err = conf_ring_info(c, q, &r);
+    if (err != 0)
+        return err;
+    if (c->ops->mem_read == NULL)
+        return -EOPNOTSUPP;
+    return conf_read_used_header(mem_read, c, &r, pos, out);
+}
+
+int conf_device_info(struct conf *c, struct conf_device_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    return CALL(device_info, out);
+}
+
+int conf_device_reply_bound(struct conf *c, uint32_t at)
+{
+    return CALL(device_reply_bound, at);
+}
+
+int conf_driver_info(struct conf *c, struct conf_driver_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    return CALL(driver_info, out);
+}
+
 int conf_transport_reset(struct conf *c)
 {
     return c->ops->transport_reset != NULL ? c->ops->transport_reset(c->t) : -EOPNOTSUPP;
@@ -441,6 +476,7 @@ void conf_cap_names(unsigned caps, char *buf, size_t len)
 {
     static const char *const names[] = {"RAW",    "RAW_RING", "RESET",        "COUNTERS",
                                         "CONFIG", "RAW_HOST", "RING_INSPECT", "DEVICE_STOP",
-                                        "USED_LEN", "DEVICE_RESET"};
-    append_names(caps, names, 10, buf, len);
+                                        "USED_LEN", "DEVICE_RESET", "DRIVER_STATE",
+                                        "DEVICE_STATE"};
+    append_names(caps, names, 12, buf, len);
 }

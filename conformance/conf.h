@@ -50,6 +50,8 @@ enum conf_side { CONF_GUEST, CONF_HOST };
 #define CONF_CAP_DEVICE_STOP 128u /* stop the device and start it again (VM stop and cont) */
 #define CONF_CAP_USED_LEN 256u    /* our device reports rx used lens off by a chosen amount */
 #define CONF_CAP_DEVICE_RESET 512u /* the guest resets the device */
+#define CONF_CAP_DRIVER_STATE 1024u /* our driver is the guest: its reply queue and rx pause */
+#define CONF_CAP_DEVICE_STATE 2048u /* our device: its reply queue, tx pause and rings */
 
 struct conf;
 
@@ -57,8 +59,10 @@ struct conf;
 struct conf_opts {
     uint64_t seed;           /* sim: the run's seed */
     enum vsock_linux linux_ver; /* the run's Linux profile (set by the runner) */
-    uint64_t deviate;        /* sim: named deviations from Linux (VSOCK_DEV_BIT); a case
-                                that sets it checks our deviation, so it is sim-only */
+    uint64_t deviate;        /* named deviations from Linux (VSOCK_DEV_BIT) of our code: on
+                                sim both sides, on kernel our driver (reply-budget); a case
+                                that sets it checks our deviation, so it runs only where
+                                our code plays that part */
     uint32_t queue_size;     /* rx/tx/event; CONF_CAP_CONFIG */
     uint32_t rx_buf_size;    /* guest rx buffer incl. header; CONF_CAP_CONFIG */
     uint64_t features;       /* device offer; 0 = all */
@@ -218,6 +222,50 @@ struct conf_ring_info {
     uint16_t used_flags, used_idx;
 };
 int conf_ring_info(struct conf *c, unsigned q, struct conf_ring_info *out);
+/* The packet header in the buffer of queue q's used entry at position pos
+ * (a free-running used index: pos < used_idx), read from guest memory by
+ * way of the entry's id and its first descriptor, as a hypervisor could
+ * (CONF_CAP_RING_INSPECT): what the device placed there, whether or not the
+ * driver has collected it. -EINVAL for a position not yet used, -EFAULT
+ * when the entry leads outside guest memory. */
+int conf_used_header(struct conf *c, unsigned q, uint16_t pos, struct vsock_hdr *out);
+
+/* Our driver's side of the reply-pause rule (CONF_CAP_DRIVER_STATE: sim and
+ * kernel, where our driver is the guest). */
+struct conf_driver_info {
+    uint32_t replies_queued; /* replies (RESPONSE, RST) waiting for tx */
+    uint32_t pkts_queued;    /* packets waiting for tx, replies included */
+    uint32_t rx_pause_at;    /* replies at which rx pauses (the rule, resolved) */
+    bool rx_paused;          /* rx is paused on replies now */
+    uint64_t rx_pauses;      /* how often rx paused so far */
+    uint16_t rx_last_used;   /* rx used entries the driver has collected (mod 2^16) */
+    uint16_t tx_last_used;
+    uint32_t tx_free;        /* tx descriptors free for new chains */
+};
+int conf_driver_info(struct conf *c, struct conf_driver_info *out);
+
+/* Our device's side of the reply pauses (CONF_CAP_DEVICE_STATE: sim and
+ * guest, where our device serves the guest), and its rings as it sees them. */
+struct conf_device_ring {
+    uint16_t num;   /* 0 while the device is stopped */
+    uint16_t avail; /* avail idx in guest memory */
+    uint16_t taken; /* the next avail entry the device takes */
+    uint16_t used;  /* used idx the device published */
+};
+struct conf_device_info {
+    uint32_t replies_queued; /* replies waiting for rx buffers */
+    uint32_t pause_at;       /* replies at which tx pauses (vhost: the tx ring size) */
+    uint32_t pkts_queued;    /* packets waiting for rx, replies included */
+    bool tx_paused;          /* tx is paused on replies now */
+    struct conf_device_ring rx, tx;
+};
+int conf_device_info(struct conf *c, struct conf_device_info *out);
+/* Our device pauses tx at `at` queued replies from now on, until the case
+ * ends (CONF_CAP_DEVICE_STATE): 0 restores vhost's rule (the tx ring size),
+ * CONF_REPLIES_UNBOUND never pauses. A tx queue the new bound releases goes
+ * on at once. */
+#define CONF_REPLIES_UNBOUND UINT32_MAX
+int conf_device_reply_bound(struct conf *c, uint32_t at);
 
 /* One packet of a transcript (conf_transcript). */
 struct conf_pktlog_entry {

@@ -67,6 +67,12 @@ struct conf_target_ops {
     int (*raw_host_recv)(void *t, struct vsock_hdr *h, void *payload, uint32_t cap,
                          uint32_t *len, uint64_t timeout_ns);
     int (*ring_info)(void *t, unsigned q, struct conf_ring_info *out);
+    int (*driver_info)(void *t, struct conf_driver_info *out);
+    int (*device_info)(void *t, struct conf_device_info *out);
+    int (*device_reply_bound)(void *t, uint32_t at);
+    /* Guest memory as the device sees it (CONF_CAP_RING_INSPECT): 0, or
+     * -EFAULT outside it. */
+    int (*mem_read)(void *t, uint64_t gpa, void *dst, size_t len);
     int (*transport_reset)(void *t);
     uint64_t (*drops)(void *t, enum conf_side s, enum vep_drop why);
     int (*device_stop)(void *t);
@@ -115,6 +121,12 @@ void conf_pktlog_free(struct conf_pktlog *log);
  * the case gave no data for. */
 bool conf_chain_read_header(const struct conf_desc *d, unsigned n, bool returned, bool error,
                             struct vsock_hdr *h);
+/* conf_used_header over a target's memory reader and a ring's info. */
+int conf_read_used_header(int (*read)(void *ctx, uint64_t gpa, void *dst, size_t len), void *ctx,
+                          const struct conf_ring_info *r, uint16_t pos, struct vsock_hdr *out);
+/* conf_driver_info from our driver (the sim and kernel targets' guest). */
+struct vdrv;
+void conf_fill_driver_info(struct vdrv *drv, struct conf_driver_info *out);
 /* A transcript's entries from first on (the conf_transcript op over a
  * target's own log): how many there are from first, up to max copied. */
 int64_t conf_pktlog_copy(const struct conf_pktlog *log, uint32_t first,

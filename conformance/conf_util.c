@@ -4,6 +4,7 @@
 #include "conformance/conf_case.h"
 #include "conformance/conf_target.h"
 
+#include "driver/driver.h"
 #include "ring/ring.h"
 
 #include <errno.h>
@@ -165,6 +166,56 @@ static bool walk_readable(const struct conf_desc *d, unsigned n, int depth, stru
             return false;
     }
     return false;
+}
+
+static uint64_t le_bytes(const uint8_t *b, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = n; i-- > 0;)
+        v = v << 8 | b[i];
+    return v;
+}
+
+int conf_read_used_header(int (*read)(void *ctx, uint64_t gpa, void *dst, size_t len), void *ctx,
+                          const struct conf_ring_info *r, uint16_t pos, struct vsock_hdr *out)
+{
+    memset(out, 0, sizeof(*out));
+    uint16_t behind = (uint16_t)(r->used_idx - pos);
+    if (r->num == 0 || behind == 0 || behind > r->num)
+        return -EINVAL;
+    /* used: flags, idx, then {le32 id, le32 len} per entry (2.7.8); the
+     * id names the chain's first descriptor, whose buffer starts with the
+     * packet header. */
+    uint8_t elem[8], desc[VIRTQ_DESC_SIZE], hdr[VSOCK_HDR_LEN];
+    int err = read(ctx, r->used + 4 + (uint64_t)(pos % r->num) * 8, elem, sizeof(elem));
+    if (err != 0)
+        return err;
+    uint32_t id = (uint32_t)le_bytes(elem, 4);
+    if (id >= r->num)
+        return -EFAULT;
+    err = read(ctx, r->desc + (uint64_t)id * VIRTQ_DESC_SIZE, desc, sizeof(desc));
+    if (err == 0)
+        err = read(ctx, le_bytes(desc, 8), hdr, sizeof(hdr));
+    if (err != 0)
+        return err;
+    vsock_hdr_decode(hdr, out);
+    return 0;
+}
+
+void conf_fill_driver_info(struct vdrv *drv, struct conf_driver_info *out)
+{
+    const struct vep *e = vdrv_sockets(drv);
+    const struct vq_driver *rx = vdrv_queue(drv, VSOCK_VQ_RX);
+    const struct vq_driver *tx = vdrv_queue(drv, VSOCK_VQ_TX);
+    memset(out, 0, sizeof(*out));
+    out->replies_queued = vep_tx_queued_replies(e);
+    out->pkts_queued = vep_tx_queued_pkts(e);
+    out->rx_pause_at = vdrv_rx_pause_replies(drv);
+    out->rx_paused = vdrv_rx_paused(drv);
+    out->rx_pauses = vdrv_counters(drv)->rx_paused;
+    out->rx_last_used = rx->last_used_idx;
+    out->tx_last_used = tx->last_used_idx;
+    out->tx_free = vqd_num_free(tx);
 }
 
 bool conf_chain_read_header(const struct conf_desc *d, unsigned n, bool returned, bool error,

@@ -43,12 +43,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GT_CAPS (CONF_CAP_RAW_HOST | CONF_CAP_DEVICE_STOP | CONF_CAP_USED_LEN)
+#define GT_CAPS (CONF_CAP_RAW_HOST | CONF_CAP_DEVICE_STOP | CONF_CAP_USED_LEN | CONF_CAP_DEVICE_STATE)
 #define GT_RPC_TIMEOUT_MS 5000
 #define GT_SLICE_NS 1000000u
 #define GT_QUIET_NS 30000000ull   /* the transcript has not grown for this long: settled */
 #define GT_SETTLE_NS 300000000ull /* at most, at close */
-#define GT_MAX_GUEST_FDS 256u
+#define GT_MAX_GUEST_FDS 1024u
 #define GT_STALE_REPLIES 64 /* replies of an earlier case's requests, skipped at HELLO */
 
 struct gt {
@@ -627,6 +627,33 @@ static int gt_rx_used_len_extra(void *tp, int32_t extra)
     return (int)call3(tp, VCTL_USED_LEN_EXTRA, (uint64_t)(int64_t)extra, 0, 0, &rp);
 }
 
+static struct conf_device_ring unpack_ring(uint64_t v)
+{
+    return (struct conf_device_ring){VCTL_RING_NUM(v), VCTL_RING_AVAIL(v), VCTL_RING_TAKEN(v),
+                                     VCTL_RING_USED(v)};
+}
+
+static int gt_device_info(void *tp, struct conf_device_info *out)
+{
+    struct vctl_msg rp;
+    int64_t r = call3(tp, VCTL_REPLY_STATE, 0, 0, 0, &rp);
+    if (r < 0)
+        return (int)r;
+    out->replies_queued = (uint32_t)rp.v[1];
+    out->pause_at = (uint32_t)rp.v[2];
+    out->pkts_queued = (uint32_t)rp.v[3];
+    out->tx_paused = (rp.v[3] >> 32) != 0;
+    out->rx = unpack_ring(rp.v[4]);
+    out->tx = unpack_ring(rp.v[5]);
+    return 0;
+}
+
+static int gt_device_reply_bound(void *tp, uint32_t at)
+{
+    struct vctl_msg rp;
+    return (int)call3(tp, VCTL_REPLY_BOUND, at, 0, 0, &rp);
+}
+
 /* conf_transcript: the backend's transcript of this session (VCTL_PKTLOG)
  * from entry first on. */
 static int64_t gt_transcript(void *tp, uint32_t first, struct conf_pktlog_entry *out,
@@ -725,6 +752,8 @@ const struct conf_target_ops conf_target_guest = {
     .device_stop = gt_device_stop,
     .device_start = gt_device_start,
     .rx_used_len_extra = gt_rx_used_len_extra,
+    .device_info = gt_device_info,
+    .device_reply_bound = gt_device_reply_bound,
     .transcript = gt_transcript,
     .tx_chains = gt_tx_chains,
 };

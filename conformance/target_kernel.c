@@ -35,11 +35,11 @@
 
 #define KT_CAPS                                                                              \
     (CONF_CAP_RAW | CONF_CAP_RAW_RING | CONF_CAP_RESET | CONF_CAP_CONFIG | CONF_CAP_RING_INSPECT | \
-     CONF_CAP_DEVICE_STOP | CONF_CAP_DEVICE_RESET)
+     CONF_CAP_DEVICE_STOP | CONF_CAP_DEVICE_RESET | CONF_CAP_DRIVER_STATE)
 #define KT_SLICE_NS 1000000u
 #define KT_IDLE_TIMEOUT_NS 1000000000ull
 #define KT_MAX_TABLE_DEPTH 4
-#define KT_MAX_HOST_FDS 256u
+#define KT_MAX_HOST_FDS 1024u
 #define KT_MAX_RAW_PAIRS 256u
 #define KT_QUIESCE_NS 300000000ull /* at most, at close */
 #define KT_QUIET_NS 30000000ull    /* no notification for this long: settled */
@@ -151,6 +151,8 @@ static void *kt_open(const struct conf_opts *o, char *why, size_t len)
     cfg.queue_size = o->queue_size;
     cfg.rx_buf_size = o->rx_buf_size;
     cfg.tx_max_payload = o->tx_max_payload;
+    /* Our driver's deviations (reply-budget): the host side is Linux's. */
+    cfg.sockets.deviate = o->deviate;
     cfg.tiny_rx_ok = o->rx_buf_size != 0 && o->rx_buf_size < VSOCK_HDR_LEN;
     /* vhost's offer is what the kernel offers: a case's feature set limits
      * what our driver accepts, which is what it sees of an offer. */
@@ -235,6 +237,27 @@ static void quiesce(struct kt *t)
     settle(t);
 }
 
+static int kt_ring_info(void *tp, unsigned q, struct conf_ring_info *out);
+static int kt_mem_read(void *tp, uint64_t gpa, void *dst, size_t len);
+
+/* What vhost placed on rx and our driver has not collected (a driver that
+ * stopped taking rx, as Linux's does while its replies wait) crossed the
+ * ring all the same: the sim target logs h>g as its device places packets,
+ * so these go into the transcript too, in ring order. */
+static void log_uncollected_rx(struct kt *t)
+{
+    struct conf_ring_info r;
+    const struct vq_driver *rx = vdrv_queue(khost_driver(t->k), VSOCK_VQ_RX);
+    if (rx == NULL || kt_ring_info(t, VSOCK_VQ_RX, &r) != 0)
+        return;
+    for (uint16_t pos = rx->last_used_idx; pos != r.used_idx; pos++) {
+        struct vsock_hdr h;
+        if (conf_read_used_header(kt_mem_read, t, &r, pos, &h) != 0)
+            break;
+        log_pkt(t, false, &h);
+    }
+}
+
 static bool kt_close(void *tp, char *why, size_t len)
 {
     struct kt *t = tp;
@@ -243,6 +266,7 @@ static bool kt_close(void *tp, char *why, size_t len)
      * vhost's worker. The sim target settles the same way (simt_close), so
      * that the referee compares everything the case caused on both. */
     settle(t);
+    log_uncollected_rx(t);
     const struct khost_stats *st = khost_stats(t->k);
     bool ok = true;
     if (t->q.overflow != 0) {
@@ -776,6 +800,19 @@ static int kt_ring_info(void *tp, unsigned q, struct conf_ring_info *out)
     return 0;
 }
 
+static int kt_driver_info(void *tp, struct conf_driver_info *out)
+{
+    struct kt *t = tp;
+    conf_fill_driver_info(khost_driver(t->k), out);
+    return 0;
+}
+
+static int kt_mem_read(void *tp, uint64_t gpa, void *dst, size_t len)
+{
+    struct kt *t = tp;
+    return khost_mem_read(t->k, gpa, dst, len);
+}
+
 static uint64_t kt_drops(void *tp, enum conf_side s, enum vep_drop why)
 {
     struct kt *t = tp;
@@ -865,6 +902,8 @@ const struct conf_target_ops conf_target_kernel = {
     .raw_recv = kt_raw_recv,
     .raw_chain = kt_raw_chain,
     .ring_info = kt_ring_info,
+    .driver_info = kt_driver_info,
+    .mem_read = kt_mem_read,
     .transport_reset = kt_transport_reset,
     .drops = kt_drops,
     .device_stop = kt_device_stop,

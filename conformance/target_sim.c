@@ -14,7 +14,7 @@
 #define SIMT_CAPS                                                                         \
     (CONF_CAP_RAW | CONF_CAP_RAW_RING | CONF_CAP_RESET | CONF_CAP_COUNTERS | CONF_CAP_CONFIG | \
      CONF_CAP_RAW_HOST | CONF_CAP_RING_INSPECT | CONF_CAP_DEVICE_STOP | CONF_CAP_USED_LEN | \
-     CONF_CAP_DEVICE_RESET)
+     CONF_CAP_DEVICE_RESET | CONF_CAP_DRIVER_STATE | CONF_CAP_DEVICE_STATE)
 
 /* How long, in simulated time, a closing case's world may run to deliver
  * what is in transit (the kernel target waits for 30 ms of quiet). */
@@ -341,6 +341,49 @@ static int64_t simt_queue_errors(void *tp, unsigned q)
     return (int64_t)vdev_counters(world_device(t->w))->queue_errors[q];
 }
 
+static int simt_driver_info(void *tp, struct conf_driver_info *out)
+{
+    struct simt *t = tp;
+    conf_fill_driver_info(world_driver(t->w), out);
+    return 0;
+}
+
+static struct conf_device_ring device_ring(const struct vdev *dev, enum vsock_vq q)
+{
+    const struct vq_device *v = vdev_queue(dev, q);
+    if (v == NULL || v->num == 0)
+        return (struct conf_device_ring){0, 0, 0, 0};
+    return (struct conf_device_ring){(uint16_t)v->num, vqdev_avail_idx(v), v->last_avail_idx,
+                                     v->used_idx};
+}
+
+static int simt_device_info(void *tp, struct conf_device_info *out)
+{
+    struct simt *t = tp;
+    struct vdev *dev = world_device(t->w);
+    const struct vep *ep = world_host(t->w);
+    out->replies_queued = vep_tx_queued_replies(ep);
+    out->pause_at = vdev_max_replies(dev);
+    out->pkts_queued = vep_tx_queued_pkts(ep);
+    out->tx_paused = vdev_tx_paused(dev);
+    out->rx = device_ring(dev, VSOCK_VQ_RX);
+    out->tx = device_ring(dev, VSOCK_VQ_TX);
+    return 0;
+}
+
+static int simt_device_reply_bound(void *tp, uint32_t at)
+{
+    struct simt *t = tp;
+    vdev_set_max_queued_replies(world_device(t->w), at, now_of(t));
+    return 0;
+}
+
+static int simt_mem_read(void *tp, uint64_t gpa, void *dst, size_t len)
+{
+    struct simt *t = tp;
+    return gmem_read(world_mem(t->w), gpa, dst, len) == RING_OK ? 0 : -EFAULT;
+}
+
 static int64_t simt_transcript(void *tp, uint32_t first, struct conf_pktlog_entry *out,
                                uint32_t max)
 {
@@ -388,6 +431,10 @@ const struct conf_target_ops conf_target_sim = {
     .raw_host_send = simt_raw_host_send,
     .raw_host_recv = simt_raw_host_recv,
     .ring_info = simt_ring_info,
+    .driver_info = simt_driver_info,
+    .mem_read = simt_mem_read,
+    .device_info = simt_device_info,
+    .device_reply_bound = simt_device_reply_bound,
     .transport_reset = simt_transport_reset,
     .drops = simt_drops,
     .device_stop = simt_device_stop,

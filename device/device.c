@@ -143,6 +143,15 @@ static int start_queue(struct vdev *dev, enum vsock_vq q)
     return err;
 }
 
+/* vhost bounds replies by the tx ring's size: a guest that stops reading
+ * rx can then make the host queue at most one ring's worth. */
+static void resolve_max_replies(struct vdev *dev)
+{
+    dev->max_replies = dev->max_replies_cfg;
+    if (dev->max_replies == 0)
+        dev->max_replies = dev->q[VSOCK_VQ_TX].layout_set ? dev->q[VSOCK_VQ_TX].layout.num : 1;
+}
+
 int vdev_start(struct vdev *dev)
 {
     if (dev->started)
@@ -156,11 +165,7 @@ int vdev_start(struct vdev *dev)
             return err;
         }
     }
-    /* vhost bounds replies by the tx ring's size: a guest that stops reading
-     * rx can then make the host queue at most one ring's worth. */
-    dev->max_replies = dev->max_replies_cfg;
-    if (dev->max_replies == 0)
-        dev->max_replies = dev->q[VSOCK_VQ_TX].layout_set ? dev->q[VSOCK_VQ_TX].layout.num : 1;
+    resolve_max_replies(dev);
     dev->started = true;
     /* As vhost_vsock_start kicks its send worker: host sockets may have
      * queued packets (a connect) before the guest was ready. */
@@ -312,6 +317,26 @@ struct vep *vdev_sockets(struct vdev *dev)
 const struct vdev_counters *vdev_counters(const struct vdev *dev)
 {
     return &dev->c;
+}
+
+void vdev_set_max_queued_replies(struct vdev *dev, uint32_t n, uint64_t now)
+{
+    dev->max_replies_cfg = n;
+    resolve_max_replies(dev);
+    /* A paused tx queue waits for replies to leave; one the new bound
+     * releases goes on now, as if they had. */
+    if (dev->started && dev->tx_paused && vep_tx_queued_replies(dev->ep) < dev->max_replies)
+        vdev_handle_tx_kick(dev, now);
+}
+
+bool vdev_tx_paused(const struct vdev *dev)
+{
+    return dev->tx_paused && vep_tx_queued_replies(dev->ep) >= dev->max_replies;
+}
+
+uint32_t vdev_max_replies(const struct vdev *dev)
+{
+    return dev->max_replies;
 }
 
 int vdev_set_queue_base(struct vdev *dev, enum vsock_vq q, uint16_t idx)

@@ -173,5 +173,15 @@ void vdev_set_tx_layout_observer(struct vdev *dev, vdev_tx_layout_observer fn, v
 struct vep *vdev_sockets(struct vdev *dev);
 const struct vdev_counters *vdev_counters(const struct vdev *dev);
 const struct vq_device *vdev_queue(const struct vdev *dev, enum vsock_vq q);
+/* True while tx processing is paused on replies (vhost_vsock_more_replies
+ * false): a kick does not restart it, only replies leaving for rx do. */
+bool vdev_tx_paused(const struct vdev *dev);
+/* Replies queued at which tx pauses (the tx queue size, as vhost). */
+uint32_t vdev_max_replies(const struct vdev *dev);
+/* Changes that bound (0: vhost's, the tx queue size), at once: a tx queue
+ * paused on replies that the new bound releases goes on now. A test knob:
+ * a case that flooded a real guest driver into Linux's reply-pause
+ * deadlock lifts our device's side of it to let the guest recover. */
+void vdev_set_max_queued_replies(struct vdev *dev, uint32_t n, uint64_t now);
 
 #endif

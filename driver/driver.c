@@ -111,6 +111,21 @@ static int queues_init(struct vdrv *drv, const struct vdrv_cfg *cfg)
     return 0;
 }
 
+/* Replies waiting for tx at which rx pauses: Linux's rule, the rx ring
+ * size (virtio_transport_more_replies), unless asked otherwise; with the
+ * reply-budget deviation only when the socket layer's reply budget is
+ * spent, so that rx never stops while memory for replies remains. */
+static uint32_t rx_pause_rule(const struct vdrv_cfg *cfg, const struct vep_cfg *vc)
+{
+    if (cfg->rx_pause_replies == VDRV_RX_PAUSE_LINUX)
+        return cfg->vq[VSOCK_VQ_RX].num;
+    if (cfg->rx_pause_replies != 0)
+        return cfg->rx_pause_replies;
+    if (vc->deviate & VSOCK_DEV_BIT(VSOCK_DEV_REPLY_BUDGET))
+        return vc->max_replies ? vc->max_replies : VDRV_DEFAULT_REPLY_BUDGET;
+    return cfg->vq[VSOCK_VQ_RX].num;
+}
+
 static int sockets_init(struct vdrv *drv, const struct vdrv_cfg *cfg)
 {
     struct vep_cfg vc = cfg->sockets;
@@ -132,12 +147,7 @@ static int sockets_init(struct vdrv *drv, const struct vdrv_cfg *cfg)
         vc.tx_queued_ctx = drv;
     }
     drv->ep = vep_new(&vc);
-    if (cfg->rx_pause_replies == VDRV_RX_PAUSE_LINUX)
-        drv->rx_pause_replies = cfg->vq[VSOCK_VQ_RX].num;
-    else if (cfg->rx_pause_replies != 0)
-        drv->rx_pause_replies = cfg->rx_pause_replies;
-    else
-        drv->rx_pause_replies = vc.max_replies ? vc.max_replies : VDRV_DEFAULT_REPLY_BUDGET;
+    drv->rx_pause_replies = rx_pause_rule(cfg, &vc);
     return drv->ep != NULL ? 0 : -ENOMEM;
 }
 
@@ -285,6 +295,16 @@ const struct vq_driver *vdrv_queue(const struct vdrv *drv, enum vsock_vq q)
     if ((unsigned)q >= VSOCK_VQ_COUNT)
         return NULL;
     return &drv->vq[q];
+}
+
+uint32_t vdrv_rx_pause_replies(const struct vdrv *drv)
+{
+    return drv->rx_pause_replies;
+}
+
+bool vdrv_rx_paused(const struct vdrv *drv)
+{
+    return drv->rx_paused;
 }
 
 int vdrv_adopt_queue(struct vdrv *drv, enum vsock_vq q)

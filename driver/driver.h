@@ -10,6 +10,10 @@
  * vdrv_sockets(drv): after a socket call, packets wait in the endpoint until
  * vdrv_handle_tx moves them onto the ring.
  *
+ * rx pauses while a ring's worth of replies waits for tx, as Linux's
+ * virtio_transport_more_replies, and tx restarts it (vdrv_cfg.rx_pause_replies;
+ * the reply-budget deviation keeps rx going instead).
+ *
  * Where it differs from Linux 6.1 (each choice is explained at its code):
  * - guest_cid: reserved values (0, 1, 2, 0xffffffff, any upper 32 bits set)
  *   fail the probe with -EINVAL; re-read later (TRANSPORT_RESET, device
@@ -24,8 +28,6 @@
  *   does a hdr.len beyond the bytes the used len covers; a used len beyond
  *   44 + hdr.len is fine and only hdr.len payload bytes are data (1.3's
  *   5.10.6: rx buffers may be larger than the packet).
- * - rx stops while as many replies wait for tx as rx holds, as Linux's
- *   virtio_transport_more_replies, and tx restarts it.
  * - under the 6.12 profile, a packet the socket layer queues while nothing
  *   waits before it goes onto the tx ring at once, with a kick of its own
  *   (6.12.118's virtio_transport_send_pkt fast path: in the sender's send
@@ -66,6 +68,8 @@ enum vsock_vq { VSOCK_VQ_RX = 0, VSOCK_VQ_TX = 1, VSOCK_VQ_EVENT = 2, VSOCK_VQ_C
 /* Reads config space: the device's guest_cid field (le64, 5.10.4). */
 typedef uint64_t (*vdrv_read_cid_fn)(void *ctx);
 
+/* vdrv_cfg.rx_pause_replies: Linux's rule (the rx ring size) even with the
+ * reply-budget deviation. */
 #define VDRV_RX_PAUSE_LINUX UINT32_MAX
 
 struct vdrv_cfg {
@@ -85,12 +89,15 @@ struct vdrv_cfg {
      * the packet dropped). Refused (-EINVAL) otherwise. */
     bool tiny_rx_ok;
     uint32_t tx_max_payload;   /* payload per tx packet; 0 = 65536 (Linux) */
-    /* Replies (RESPONSE, RST) waiting for tx at which rx processing pauses.
-     * 0: only when the socket layer's reply budget is spent, which is what
-     * 5.10.6.1.1 asks ("so long as there are additional resources"). Linux
-     * pauses at the rx ring size (VDRV_RX_PAUSE_LINUX): against vhost, which
-     * pauses tx at the tx ring size, both sides can then wait on each other
-     * forever; the simulator finds it within a few steps on 2-entry rings. */
+    /* Replies (RESPONSE, RST) waiting for tx at which rx processing pauses
+     * until tx drains them. 0: Linux's rule, the rx ring size
+     * (virtio_transport_more_replies), unless sockets.deviate has
+     * VSOCK_DEV_REPLY_BUDGET ("reply-budget"): then only once the socket
+     * layer's reply budget (max_replies) is spent, which is what 5.10.6.1.1
+     * asks ("so long as there are additional resources"). Against vhost,
+     * which pauses tx at the tx ring size, Linux's rule can wait for ever
+     * (traces/corpus/linux-reply-pause-deadlock.md). VDRV_RX_PAUSE_LINUX:
+     * Linux's rule whatever the deviations; any other value: that many. */
     uint32_t rx_pause_replies;
     struct vep_cfg sockets;    /* socket-layer tunables; local_cid comes from config */
 };
@@ -172,6 +179,11 @@ void vdrv_set_tx_observer(struct vdrv *drv, vdrv_tx_observer fn, void *ctx);
 
 /* Access for oracles and tests. */
 const struct vq_driver *vdrv_queue(const struct vdrv *drv, enum vsock_vq q);
+/* The reply-pause rule as resolved: replies waiting for tx at which rx
+ * processing pauses (the rx ring size under Linux's rule). */
+uint32_t vdrv_rx_pause_replies(const struct vdrv *drv);
+/* Whether rx processing is paused on replies now (only tx restarts it). */
+bool vdrv_rx_paused(const struct vdrv *drv);
 /* For conformance cases that wrote hand-made chains on queue q while it was
  * idle (vqd_adopt): the driver takes the ring's indices as its own. A ring
  * error (RING_E_INVAL with chains in flight), or -EIO once broken. */

@@ -167,10 +167,12 @@ static void rx_complete(struct vdrv *drv, const struct vq_used_entry *u, uint64_
     vdrv_buf_put(b);
 }
 
-/* Linux's virtio_transport_more_replies: every reply (RESPONSE, RST, credit
- * update) rx provokes waits for tx; once as many wait as rx holds, rx stops
- * until tx drains them, so a device flooding requests while it withholds tx
- * completions cannot make the guest queue replies without bound. */
+/* Linux's virtio_transport_more_replies: every reply rx provokes (the
+ * RESPONSE to a REQUEST, an RST to a packet no socket takes: the packets
+ * Linux marks virtio_vsock_skb_reply) waits for tx; once rx_pause_replies
+ * wait (the rx ring size, by Linux's rule), rx stops until tx drains them,
+ * so a device flooding requests while it withholds tx completions cannot
+ * make the guest queue replies without bound. */
 static bool rx_replies_full(const struct vdrv *drv)
 {
     return vep_tx_queued_replies(drv->ep) >= drv->rx_pause_replies;

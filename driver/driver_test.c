@@ -1162,7 +1162,7 @@ TC(rx_one_entry_queue, "a one-entry rx queue is refilled after every packet")
     h_fini(&h);
 }
 
-TC(rx_pause_default_budget, "by default rx keeps going while replies wait: it pauses only when the reply budget is spent")
+TC(rx_pause_reply_budget, "with the reply-budget deviation rx keeps going while replies wait: it pauses only when the reply budget is spent")
 {
     struct harness h;
     h_setup(&h);
@@ -1170,7 +1170,9 @@ TC(rx_pause_default_budget, "by default rx keeps going while replies wait: it pa
     h.cfg.vq[TX].num = 2;
     h.cfg.device_features = PLAIN_FEATURES;
     h.cfg.sockets.max_replies = 6;
+    h.cfg.sockets.deviate = VSOCK_DEV_BIT(VSOCK_DEV_REPLY_BUDGET);
     h_start(&h);
+    D_EQ(6, vdrv_rx_pause_replies(h.drv));
     for (int i = 0; i < 4; i++) {
         struct vsock_hdr req = host_hdr(&h, VSOCK_OP_REQUEST, 100 + (uint32_t)i, 9);
         dev_rx(&h, &req, NULL, 0);
@@ -1189,14 +1191,39 @@ TC(rx_pause_default_budget, "by default rx keeps going while replies wait: it pa
     h_fini(&h);
 }
 
-TC(rx_pause_on_replies, "with Linux's rule rx stops while rx-size replies wait for tx, and resumes as tx drains")
+TC(rx_pause_rule_choice, "the pause rule: Linux's (the rx ring size) by default and with VDRV_RX_PAUSE_LINUX whatever the deviations, the reply budget with reply-budget, a number as given")
+{
+    static const struct {
+        uint32_t pause;
+        uint64_t deviate;
+        uint32_t want;
+    } t[] = {
+        {0, 0, 4},
+        {VDRV_RX_PAUSE_LINUX, 0, 4},
+        {VDRV_RX_PAUSE_LINUX, VSOCK_DEV_BIT(VSOCK_DEV_REPLY_BUDGET), 4},
+        {0, VSOCK_DEV_BIT(VSOCK_DEV_REPLY_BUDGET), 1024},
+        {3, VSOCK_DEV_BIT(VSOCK_DEV_REPLY_BUDGET), 3},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        struct harness h;
+        h_setup(&h);
+        h.cfg.vq[RX].num = 4;
+        h.cfg.rx_pause_replies = t[i].pause;
+        h.cfg.sockets.deviate = t[i].deviate;
+        h_start(&h);
+        D_EQ(t[i].want, vdrv_rx_pause_replies(h.drv));
+        D_TRUE(!vdrv_rx_paused(h.drv));
+        h_fini(&h);
+    }
+}
+
+TC(rx_pause_on_replies, "by Linux's rule (the default) rx stops while rx-size replies wait for tx, and resumes as tx drains")
 {
     struct harness h;
     h_setup(&h);
     h.cfg.vq[RX].num = 4;
     h.cfg.vq[TX].num = 2;
     h.cfg.device_features = PLAIN_FEATURES;
-    h.cfg.rx_pause_replies = VDRV_RX_PAUSE_LINUX;
     h_start(&h);
     /* REQUESTs to a closed port: each one is answered with an RST. */
     for (int i = 0; i < 4; i++) {
@@ -1207,6 +1234,7 @@ TC(rx_pause_on_replies, "with Linux's rule rx stops while rx-size replies wait f
     D_EQ(4, CTR(&h)->rx_pkts);
     D_EQ(4, vep_tx_queued_replies(EP(&h)));
     D_EQ(1, CTR(&h)->rx_paused);
+    D_TRUE(vdrv_rx_paused(h.drv));
     /* rx interrupts stay off while paused */
     D_TRUE(get_le16(h.dq[RX].avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
     for (int i = 0; i < 3; i++) {
@@ -1773,7 +1801,8 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, rx_refill_policy);
     ATF_TP_ADD_TC(tp, rx_one_entry_queue);
     ATF_TP_ADD_TC(tp, rx_pause_on_replies);
-    ATF_TP_ADD_TC(tp, rx_pause_default_budget);
+    ATF_TP_ADD_TC(tp, rx_pause_reply_budget);
+    ATF_TP_ADD_TC(tp, rx_pause_rule_choice);
     ATF_TP_ADD_TC(tp, transport_reset_event);
     ATF_TP_ADD_TC(tp, transport_reset_reserved_cid);
     ATF_TP_ADD_TC(tp, event_unknown_id);

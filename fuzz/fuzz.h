@@ -69,6 +69,10 @@ const struct fuzz_harness *fuzz_harness_list(size_t *count);
 #define FUZZ_SIM_SCENARIOS 6u
 #define FUZZ_SIM_FULL_RINGS 0x08u   /* byte 0: 128-entry rings instead of 1 to 4 */
 #define FUZZ_SIM_LINUX_6_12 0x10u   /* byte 0: Linux 6.12's rules instead of 6.1's */
+/* byte 0: the guest keeps taking rx while its replies wait (--deviate
+ * reply-budget) instead of Linux's rule, under which tiny rings often end
+ * in Linux's known reply-pause deadlock, which is no finding. */
+#define FUZZ_SIM_REPLY_BUDGET 0x20u
 
 /* The small scenarios the sim harness runs: name, and the file text (also
  * committed as traces/fuzz/sim-scenarios/NAME.scenario, so that a trace of a
@@ -86,7 +90,8 @@ struct fuzz_sim_setup {
 /* Decodes the configuration; -1 when the scenario text does not parse (a
  * bug of this file). Inputs shorter than the header read as zeros. */
 int fuzz_sim_setup(const uint8_t *data, size_t len, struct fuzz_sim_setup *out);
-/* Whether a run's end is a bug: a violation other than the step budget. */
+/* Whether a run's end is a bug: a violation other than the step budget and
+ * Linux's known reply-pause deadlock (sim_known_linux_deadlock). */
 bool fuzz_sim_is_finding(const struct sim_result *r);
 struct trace_header;
 /* The trace header of a harness run: `vsocksim replay` then re-runs it from

@@ -1,9 +1,10 @@
 /* The sim harness: the input's first bytes choose a small scenario, the
- * Linux profile (byte 0's FUZZ_SIM_LINUX_6_12) and the fault rates, the
- * rest are the run's decisions (sim_cfg.decision_bytes).
- * The oracle is the simulator's own: any violation but the step budget is
- * a finding. Runs are kept short (a few flows, a step budget) so that the
- * fuzzer does many of them per second. */
+ * Linux profile (byte 0's FUZZ_SIM_LINUX_6_12), the guest's reply rule
+ * (FUZZ_SIM_REPLY_BUDGET) and the fault rates, the rest are the run's
+ * decisions (sim_cfg.decision_bytes).
+ * The oracle is the simulator's own: any violation but the step budget and
+ * Linux's known reply-pause deadlock is a finding. Runs are kept short (a
+ * few flows, a step budget) so that the fuzzer does many of them per second. */
 #include "fuzz/fuzz.h"
 #include "traces/trace.h"
 
@@ -124,6 +125,7 @@ int fuzz_sim_setup(const uint8_t *data, size_t len, struct fuzz_sim_setup *out)
      * costs several times more to build than the rest of a short run. */
     c->faults.ppm[FAULT_TINY_RINGS] = (b0 & FUZZ_SIM_FULL_RINGS) ? 0 : 1000000u;
     c->linux_ver = (b0 & FUZZ_SIM_LINUX_6_12) ? VSOCK_LINUX_6_12 : VSOCK_LINUX_6_1;
+    c->deviate = (b0 & FUZZ_SIM_REPLY_BUDGET) ? VSOCK_DEV_BIT(VSOCK_DEV_REPLY_BUDGET) : 0;
     if (parse_scenario(out->scenario, &c->scenario) < 0)
         return -1;
     c->seed = FUZZ_SIM_SEED;
@@ -149,6 +151,8 @@ bool fuzz_sim_is_finding(const struct sim_result *r)
         return false;
     if (r->status != SIM_VIOLATION)
         return true; /* an error (out of memory, a broken world) is a bug too */
+    if (sim_known_linux_deadlock(r))
+        return false; /* Linux's own bug, which the model follows Linux into */
     return !(strcmp(r->invariant, "liveness") == 0 && strstr(r->message, "step budget") != NULL);
 }
 
@@ -212,6 +216,9 @@ int fuzz_sim_trace_header(const struct fuzz_sim_setup *su, struct trace_header *
         add_number(h, "fault-window-ms", c->fault_window_ns / 1000000) < 0 ||
         add_number(h, "liveness-ms", c->liveness_ns / 1000000) < 0 ||
         trace_header_add_option(h, "linux", vsock_linux_name(c->linux_ver)) < 0)
+        return -1;
+    if ((c->deviate & VSOCK_DEV_BIT(VSOCK_DEV_REPLY_BUDGET)) &&
+        trace_header_add_option(h, "deviate-reply-budget", "on") < 0)
         return -1;
     return 0;
 }

@@ -30,6 +30,11 @@ enum actor_kind {
     ACT_APP_BASE, /* + flow * 2 + side */
 };
 
+bool sim_known_linux_deadlock(const struct sim_result *r)
+{
+    return r->status == SIM_VIOLATION && strcmp(r->invariant, SIM_KNOWN_LINUX_DEADLOCK) == 0;
+}
+
 const char *sim_status_name(enum sim_status st)
 {
     switch (st) {
@@ -117,6 +122,26 @@ void sim_note_fault(struct sim *s, enum sim_fault f, const char *detail)
     sim_trace_fault(s, sim_fault_name(f), detail);
 }
 
+/* A flow that cannot finish, or a run that cannot go on, while the world is
+ * in Linux's reply-pause deadlock is that deadlock, not a new bug: the
+ * violation is named after it (SIM_KNOWN_LINUX_DEADLOCK), with the state that
+ * shows it and the first symptom. */
+static void name_known_deadlock(struct sim *s)
+{
+    struct sim_result *r = s->res;
+    if (r->status != SIM_VIOLATION || s->w == NULL ||
+        (strcmp(r->invariant, "flow") != 0 && strcmp(r->invariant, "liveness") != 0))
+        return;
+    char state[224];
+    if (!world_reply_pause_deadlock(s->w, state, sizeof(state)))
+        return;
+    char symptom[sizeof(r->message)];
+    snprintf(symptom, sizeof(symptom), "%s", r->message);
+    snprintf(r->invariant, sizeof(r->invariant), "%s", SIM_KNOWN_LINUX_DEADLOCK);
+    snprintf(r->message, sizeof(r->message), "Linux's reply-pause deadlock (%s): %s; then %.180s",
+             SIM_KNOWN_LINUX_DEADLOCK_REPORT, state, symptom);
+}
+
 __attribute__((format(printf, 4, 0))) static void vfail(struct sim *s, enum sim_status st,
                                                         const char *inv, const char *fmt,
                                                         va_list ap)
@@ -129,6 +154,7 @@ __attribute__((format(printf, 4, 0))) static void vfail(struct sim *s, enum sim_
     s->res->t_ns = s->now;
     snprintf(s->res->invariant, sizeof(s->res->invariant), "%s", inv);
     vsnprintf(s->res->message, sizeof(s->res->message), fmt, ap);
+    name_known_deadlock(s);
 }
 
 void sim_fail(struct sim *s, enum sim_status st, const char *inv, const char *fmt, ...)
@@ -556,8 +582,6 @@ static int build_world(struct sim *s)
     wc.deviate = s->cfg->deviate;
     wc.guest.ephemeral_seed = (uint32_t)(s->cfg->seed * 0x9e3779b97f4a7c15ull >> 32);
     wc.host.ephemeral_seed = (uint32_t)(s->cfg->seed * 0xc2b2ae3d27d4eb4full >> 32);
-    if (s->cfg->linux_reply_pause)
-        wc.rx_pause_replies = VDRV_RX_PAUSE_LINUX;
     sim_world_observe(s, &wc);
     int err = 0;
     s->w = world_new(&wc, &err);

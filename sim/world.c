@@ -397,6 +397,31 @@ bool world_quiescent(const struct world *w)
     return true;
 }
 
+bool world_reply_pause_deadlock(const struct world *w, char *buf, size_t len)
+{
+    const struct vq_driver *dtx = vdrv_queue(w->drv, VSOCK_VQ_TX);
+    const struct vq_driver *drx = vdrv_queue(w->drv, VSOCK_VQ_RX);
+    const struct vq_device *vtx = vdev_queue(w->dev, VSOCK_VQ_TX);
+    const struct vq_device *vrx = vdev_queue(w->dev, VSOCK_VQ_RX);
+    const struct vep *g = vdrv_sockets(w->drv), *h = vdev_sockets(w->dev);
+    if (vdrv_broken(w->drv) || vtx->num == 0 || vrx->num == 0)
+        return false;
+    bool guest_stuck = vdrv_rx_paused(w->drv) && vep_tx_queued_pkts(g) > 0 &&
+                       vqd_num_free(dtx) == 0 && vtx->used_idx == dtx->last_used_idx;
+    bool device_stuck = vdev_tx_paused(w->dev) && vep_tx_queued_pkts(h) > 0 &&
+                        !vqdev_has_avail(vrx);
+    if (!guest_stuck || !device_stuck)
+        return false;
+    snprintf(buf, len,
+             "guest rx paused with %u replies for tx (pauses at %u; rx used %u, collected %u), "
+             "tx full (avail %u, used %u); device tx paused with %u replies for rx (pauses at "
+             "%u), no rx buffer (avail %u)",
+             vep_tx_queued_replies(g), vdrv_rx_pause_replies(w->drv), vrx->used_idx,
+             drx->last_used_idx, dtx->avail_idx_shadow, vtx->used_idx, vep_tx_queued_replies(h),
+             vdev_max_replies(w->dev), vqdev_avail_idx(vrx));
+    return true;
+}
+
 /* Both halves keep their own copy of each index; the copy in ring memory
  * must be the one its owner published, and every chain the driver has in
  * flight is in exactly one place: waiting, popped, or used and uncollected. */

@@ -82,6 +82,18 @@ int world_run_until_idle(struct world *w, uint64_t now, unsigned max_steps);
  * entry collected. Only posted rx and event buffers remain on the rings. */
 bool world_quiescent(const struct world *w);
 
+/* Linux's reply-pause deadlock (traces/corpus/linux-reply-pause-deadlock.md),
+ * which the model reproduces because it follows both of Linux's rules: true,
+ * with the counters and ring indices that show it in buf, when
+ * - the driver has paused rx on its replies (virtio_transport_more_replies)
+ *   and cannot put them on tx: packets wait, no tx descriptor is free and
+ *   the device has returned none the driver has not collected; and
+ * - the device has paused tx on its replies (vhost_vsock_more_replies) and
+ *   cannot put them on rx: no rx buffer is available, and the paused driver
+ *   gives none back.
+ * No kick, interrupt or timer changes that; a reset does. */
+bool world_reply_pause_deadlock(const struct world *w, char *buf, size_t len);
+
 /* The cross-layer invariants, checked at any time; the first violation as a
  * sentence (in a buffer inside w, valid until the next call), or NULL. It
  * only reads: no notification or error is taken from driver or device.

@@ -1225,10 +1225,10 @@ TC(transport_reset_mid_transfer, "TRANSPORT_RESET mid-transfer: connections rese
 /* A TRANSPORT_RESET with 16-entry queues full of data: every packet still
  * in flight reaches a reset connection and draws an RST reply, more than a
  * queue's worth each way. */
-static void reply_flood(struct t *t, uint32_t rx_pause_replies, struct reset_scene *s)
+static void reply_flood(struct t *t, uint64_t deviate, struct reset_scene *s)
 {
     /* 4 KiB packets both ways: many of them in flight. */
-    struct world_cfg c = {.qsize = {16, 16, 4}, .rx_pause_replies = rx_pause_replies,
+    struct world_cfg c = {.qsize = {16, 16, 4}, .deviate = deviate,
                           .rx_buf_size = 4096, .tx_max_payload = 4096};
     t_init_cfg(t, &c);
     reset_scene_start(t, s);
@@ -1236,8 +1236,8 @@ static void reply_flood(struct t *t, uint32_t rx_pause_replies, struct reset_sce
     t_settle(t);
 }
 
-TC(reply_flood_stalls_linux_rule, "Linux's rx pause rule: replies flooding both ways stop both "
-                                  "rings for good")
+TC(reply_flood_stalls_linux_rule, "Linux's rx pause rule (the default): replies flooding both "
+                                  "ways stop both rings for good")
 {
     /* The guest stops taking rx while a queue's worth of replies waits for
      * tx (virtio_transport_more_replies); the device stops taking tx while
@@ -1246,10 +1246,13 @@ TC(reply_flood_stalls_linux_rule, "Linux's rx pause rule: replies flooding both 
      * so the oracle stays quiet; the liveness check is quiescence. */
     struct t t;
     struct reset_scene s;
-    reply_flood(&t, VDRV_RX_PAUSE_LINUX, &s);
+    reply_flood(&t, 0, &s);
     TT_TRUE(!world_step(t.w, t.now), "idle");
     TT_TRUE(!world_quiescent(t.w), "but stalled");
     TT_TRUE(world_check(t.w) == NULL, "no invariant broken");
+    char why[256];
+    TT_TRUE(world_reply_pause_deadlock(t.w, why, sizeof(why)), "the known deadlock's state");
+    TT_TRUE(strstr(why, "guest rx paused with") != NULL, "%s", why);
     TT_TRUE(vep_tx_queued_replies(t.g) >= 16, "guest owes %u replies", vep_tx_queued_replies(t.g));
     TT_TRUE(vep_tx_queued_replies(t.h) >= 16, "host owes %u replies", vep_tx_queued_replies(t.h));
     TT_TRUE(vdrv_counters(world_driver(t.w))->rx_paused > 0, "guest rx paused");
@@ -1261,12 +1264,14 @@ TC(reply_flood_stalls_linux_rule, "Linux's rx pause rule: replies flooding both 
     t_fini(&t);
 }
 
-TC(reply_flood_default_rule, "The driver's default pause rule rides out the same reply flood")
+TC(reply_flood_reply_budget, "The reply-budget deviation rides out the same reply flood")
 {
     struct t t;
     struct reset_scene s;
-    reply_flood(&t, 0, &s);
+    reply_flood(&t, VSOCK_DEV_BIT(VSOCK_DEV_REPLY_BUDGET), &s);
     TT_TRUE(world_quiescent(t.w), "drained");
+    char why[256];
+    TT_TRUE(!world_reply_pause_deadlock(t.w, why, sizeof(why)), "no deadlock");
     TT_TRUE(vdev_counters(world_device(t.w))->tx_paused_replies > 0, "device tx did pause");
     reset_scene_check(&t, &s);
     t_fini(&t);
@@ -1629,7 +1634,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, port_reuse_after_close);
     ATF_TP_ADD_TC(tp, transport_reset_mid_transfer);
     ATF_TP_ADD_TC(tp, reply_flood_stalls_linux_rule);
-    ATF_TP_ADD_TC(tp, reply_flood_default_rule);
+    ATF_TP_ADD_TC(tp, reply_flood_reply_budget);
     ATF_TP_ADD_TC(tp, device_reset_recovery);
     ATF_TP_ADD_TC(tp, device_stop_start_keeps_connections);
     ATF_TP_ADD_TC(tp, connect_timeout_device_stopped);

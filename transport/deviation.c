@@ -25,6 +25,12 @@ static const struct vsock_deviation_info table[VSOCK_DEV_COUNT] = {
                                      "a malformed chain comes back with used len 0 and no queue "
                                      "error, and a ring error consumes its head; vhost keeps "
                                      "the chain with a queue error (or stops at it)"},
+    [VSOCK_DEV_REPLY_BUDGET] = {"reply-budget", "driver",
+                                "the guest keeps taking rx while its replies wait for tx, until "
+                                "the socket layer's reply budget is spent; Linux's guest stops at "
+                                "an rx ring's worth, and with vhost stopping tx at a tx ring's "
+                                "worth the two can wait on each other for ever "
+                                "(traces/corpus/linux-reply-pause-deadlock.md)"},
 };
 
 const struct vsock_deviation_info *vsock_deviation(unsigned d)

@@ -98,6 +98,7 @@ enum vsock_deviation {
     VSOCK_DEV_SEQPACKET_WHOLE, /* "seqpacket-whole": a message is queued whole or not at all */
     VSOCK_DEV_SNDBUF_BOUND,    /* "sndbuf-bound": unsent payload per socket is bounded */
     VSOCK_DEV_RETURN_BAD_CHAINS, /* "return-bad-chains" (device/): malformed chains come back */
+    VSOCK_DEV_REPLY_BUDGET,    /* "reply-budget" (driver/): rx goes on while replies wait */
     VSOCK_DEV_COUNT
 };
 #define VSOCK_DEV_BIT(d) (UINT64_C(1) << (d))

@@ -290,6 +290,40 @@ ATF_TC_BODY(ctl_device_ops, tc)
     vu_free(b);
 }
 
+/* REPLY_STATE shows the device's reply bound (vhost's: the tx ring size)
+ * and its rings; REPLY_BOUND moves the bound for the session (a value past
+ * 32 bits refused); END lifts it, the next HELLO restores vhost's rule. */
+ATF_TC_WITHOUT_HEAD(ctl_reply_ops);
+ATF_TC_BODY(ctl_reply_ops, tc)
+{
+    struct vu_backend *b;
+    struct fe fe;
+    struct peer p;
+    session(&b, &fe, &p);
+    struct vctl_msg rq = {.op = VCTL_REPLY_STATE}, rp;
+    ATF_CHECK_EQ(call(&p, &rq, &rp), 0);
+    uint16_t txnum = VCTL_RING_NUM(rp.v[5]);
+    ATF_CHECK(txnum > 0 && VCTL_RING_NUM(rp.v[4]) > 0);
+    ATF_CHECK_EQ(rp.v[2], txnum);
+    ATF_CHECK_EQ(rp.v[1], 0);
+    ATF_CHECK_EQ(rp.v[3] >> 32, 0); /* not paused */
+    ATF_CHECK_EQ(VCTL_RING_USED(rp.v[5]), VCTL_RING_TAKEN(rp.v[5]));
+    ATF_CHECK_EQ(call3(&p, VCTL_REPLY_BOUND, (uint64_t)UINT32_MAX + 1, 0, 0), -EINVAL);
+    ATF_CHECK_EQ(call3(&p, VCTL_REPLY_BOUND, 5, 0, 0), 0);
+    ATF_CHECK_EQ(call(&p, &rq, &rp), 0);
+    ATF_CHECK_EQ(rp.v[2], 5);
+    ATF_CHECK_EQ(call3(&p, VCTL_END, 0, 0, 0), 0);
+    ATF_CHECK_EQ(call(&p, &rq, &rp), 0);
+    ATF_CHECK_EQ(rp.v[2], VCTL_REPLIES_UNBOUND);
+    ATF_CHECK_EQ(call3(&p, VCTL_HELLO, 0, 0, 0), 0);
+    ATF_CHECK_EQ(call(&p, &rq, &rp), 0);
+    ATF_CHECK_EQ(rp.v[2], txnum);
+    ATF_CHECK(fe_request_answered(&fe));
+    close(p.fd);
+    fe_fini(&fe);
+    vu_free(b);
+}
+
 ATF_TC_WITHOUT_HEAD(ctl_host_sockets);
 ATF_TC_BODY(ctl_host_sockets, tc)
 {
@@ -429,6 +463,7 @@ ATF_TP_ADD_TCS(tp)
     ATF_TP_ADD_TC(tp, ctl_bad_framing);
     ATF_TP_ADD_TC(tp, ctl_bad_requests);
     ATF_TP_ADD_TC(tp, ctl_device_ops);
+    ATF_TP_ADD_TC(tp, ctl_reply_ops);
     ATF_TP_ADD_TC(tp, ctl_host_sockets);
     ATF_TP_ADD_TC(tp, ctl_raw_host);
     return atf_no_error();

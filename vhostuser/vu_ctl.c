@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #define CTL_MSG_TIMEOUT_MS 2000
-#define CTL_MAX_FDS 256u
+#define CTL_MAX_FDS 1024u
 #define CTL_RAW_QMAX 1024u
 #define CTL_RAW_QBYTES (4u << 20) /* payload bytes queued at most: memory stays bounded */
 #define CTL_MAX_PAIRS 256u
@@ -252,6 +252,10 @@ static unsigned end_session(struct vu_backend *b, struct vu_ctl *c)
     c->txlog_lost = 0;
     c->errs_at_hello = b->stats.errs;
     vdev_set_rx_used_len_extra(vu_device(b), 0);
+    /* A case may have left a real guest driver in Linux's reply-pause
+     * deadlock with our device: lifting our side lets it recover before
+     * the next case (whose HELLO restores vhost's rule). */
+    vdev_set_max_queued_replies(vu_device(b), VCTL_REPLIES_UNBOUND, now);
     if (b->held) { /* a session that stopped the device and never started it */
         b->held = false;
         vu_try_start(b, now);
@@ -285,6 +289,7 @@ static int64_t op_hello(struct vu_backend *b, struct vu_ctl *c, const struct vct
     unsigned left = end_session(b, c);
     if (left != 0)
         vu_log(b, "control: a new session closed %u host sockets of the last one", left);
+    vdev_set_max_queued_replies(vu_device(b), 0, vu_now_ns()); /* vhost's rule */
     if (c->log == NULL)
         c->log = malloc((size_t)VCTL_PKTLOG_MAX * VCTL_PKTLOG_ENTRY);
     if (c->txlog == NULL)
@@ -602,6 +607,42 @@ static int64_t op_used_len_extra(struct vu_backend *b, struct vu_ctl *c,
     return 0;
 }
 
+static uint64_t ring_state(const struct vdev *dev, enum vsock_vq q)
+{
+    const struct vq_device *v = vdev_queue(dev, q);
+    if (v == NULL || v->num == 0)
+        return 0; /* stopped: the device holds no ring */
+    return VCTL_RING(v->num, vqdev_avail_idx(v), v->last_avail_idx, v->used_idx);
+}
+
+/* The device's side of the reply pauses (vhost_vsock_more_replies), and its
+ * rings, for a case that floods a real guest driver with replies. */
+static int64_t op_reply_state(struct vu_backend *b, struct vu_ctl *c, const struct vctl_msg *rq,
+                              struct vctl_msg *rp)
+{
+    (void)c;
+    (void)rq;
+    struct vdev *dev = vu_device(b);
+    struct vep *ep = vdev_sockets(dev);
+    rp->v[1] = vep_tx_queued_replies(ep);
+    rp->v[2] = vdev_max_replies(dev);
+    rp->v[3] = vep_tx_queued_pkts(ep) | (uint64_t)vdev_tx_paused(dev) << 32;
+    rp->v[4] = ring_state(dev, VSOCK_VQ_RX);
+    rp->v[5] = ring_state(dev, VSOCK_VQ_TX);
+    return 0;
+}
+
+static int64_t op_reply_bound(struct vu_backend *b, struct vu_ctl *c, const struct vctl_msg *rq,
+                              struct vctl_msg *rp)
+{
+    (void)c;
+    (void)rp;
+    if (!fits_u32(rq->v[0]))
+        return -EINVAL;
+    vdev_set_max_queued_replies(vu_device(b), (uint32_t)rq->v[0], vu_now_ns());
+    return 0;
+}
+
 static int64_t op_pktlog(struct vu_backend *b, struct vu_ctl *c, const struct vctl_msg *rq,
                          struct vctl_msg *rp)
 {
@@ -675,6 +716,8 @@ static const ctl_op_fn ops[VCTL_OP_END_] = {
     [VCTL_USED_LEN_EXTRA] = op_used_len_extra,
     [VCTL_OUTQ] = op_outq,           [VCTL_SIGPIPES] = op_sigpipes,
     [VCTL_TXLOG] = op_txlog,
+    [VCTL_REPLY_STATE] = op_reply_state,
+    [VCTL_REPLY_BOUND] = op_reply_bound,
 };
 
 /* ---- the connection ---- */

@@ -92,8 +92,25 @@ enum vctl_op {
     VCTL_SIGPIPES,      /* -> SIGPIPEs the host sockets' sends raised (a count that grows) */
     VCTL_TXLOG,         /* first -> entries returned; out: entries kept, entries lost; data:
                            VCTL_TXLOG_ENTRY bytes each from entry `first` on */
+    VCTL_REPLY_STATE,   /* -> 0; out: replies queued, replies at which tx pauses, packets
+                           queued | tx paused << 32, rx ring, tx ring (each VCTL_RING_*) */
+    VCTL_REPLY_BOUND,   /* replies (0: vhost's rule, the tx queue size) -> 0: tx pauses there
+                           from now on (vdev_set_max_queued_replies); END lifts the bound
+                           (VCTL_REPLIES_UNBOUND), the next HELLO restores vhost's rule */
     VCTL_OP_END_
 };
+
+/* A ring as REPLY_STATE packs it, the device's view: size, avail idx in
+ * memory, the next avail entry the device takes, used idx. */
+#define VCTL_RING(num, avail, taken, used)                                                    \
+    ((uint64_t)(num) | (uint64_t)(avail) << 16 | (uint64_t)(taken) << 32 | (uint64_t)(used) << 48)
+#define VCTL_RING_NUM(v) ((uint16_t)((v) & 0xffffu))
+#define VCTL_RING_AVAIL(v) ((uint16_t)((v) >> 16))
+#define VCTL_RING_TAKEN(v) ((uint16_t)((v) >> 32))
+#define VCTL_RING_USED(v) ((uint16_t)((v) >> 48))
+/* REPLY_BOUND's (and END's) bound that never pauses: the socket layer's
+ * own reply budget still applies. */
+#define VCTL_REPLIES_UNBOUND UINT32_MAX
 
 struct vctl_msg {
     uint16_t op;

@@ -25,6 +25,8 @@ static const char *const op_names[VCTL_OP_END_] = {
     [VCTL_USED_LEN_EXTRA] = "USED_LEN_EXTRA",
     [VCTL_OUTQ] = "OUTQ",           [VCTL_SIGPIPES] = "SIGPIPES",
     [VCTL_TXLOG] = "TXLOG",
+    [VCTL_REPLY_STATE] = "REPLY_STATE",
+    [VCTL_REPLY_BOUND] = "REPLY_BOUND",
 };
 
 const char *vctl_op_name(uint16_t op)
